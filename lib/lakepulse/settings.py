@@ -1,0 +1,287 @@
+"""Typed settings: ``conf/<env>.yaml`` plus ``LAKEPULSE_*`` environment overrides.
+
+One YAML file per environment holds every setting; an environment variable overrides one setting by
+its dotted path with ``__`` for the dots: ``LAKEPULSE_KAFKA__BOOTSTRAP_SERVERS=broker:9092`` sets
+``kafka.bootstrap_servers``. Values from the environment are read as YAML scalars, so ``3`` is an
+int and ``true`` a bool.
+
+Everything is checked when loaded: an unknown key, a missing value, a wrong type or an
+out-of-range value raises :class:`SettingsError` with one line that names the setting and where it
+came from, e.g. ``kafka.bootstrap_servers is empty (conf/local.yaml)``.
+
+Example::
+
+    settings = load_settings("local")
+    settings.kafka.bootstrap_servers
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from lakepulse.paths import project_root
+
+ENV_PREFIX = "LAKEPULSE_"
+_TRIGGER = re.compile(r"^(available_now|\d+ (milliseconds?|seconds?|minutes?))$")
+_BOOTSTRAP = re.compile(r"^[\w.\-]+:\d+(,[\w.\-]+:\d+)*$")
+_DURATION = re.compile(r"^\d+ (milliseconds?|seconds?|minutes?|hours?|days?)$")
+
+
+class SettingsError(Exception):
+    """A setting is missing or wrong; the message is one line naming it and its source."""
+
+
+@dataclass(frozen=True)
+class LocalBrokerSettings:
+    """The single-node Kafka broker that ``lakepulse kafka start`` runs on this machine."""
+
+    autostart: bool = True
+    port: int = 19092
+    controller_port: int = 19093
+    heap: str = "1g"
+
+
+@dataclass(frozen=True)
+class KafkaSettings:
+    bootstrap_servers: str = ""
+    events_topic: str = "lakepulse.events"
+    # Topics bronze subscribes to; empty means just ``events_topic``.
+    ingest_topics: list[str] = field(default_factory=list)
+    partitions: int = 3
+    replication_factor: int = 1
+    starting_offsets: str = "earliest"
+    max_offsets_per_trigger: int = 200_000
+    fail_on_data_loss: bool = True
+    local_broker: LocalBrokerSettings = field(default_factory=LocalBrokerSettings)
+
+    @property
+    def bronze_topics(self) -> list[str]:
+        return self.ingest_topics or [self.events_topic]
+
+
+@dataclass(frozen=True)
+class SparkSettings:
+    # Empty on clusters: spark-submit (or Databricks) says where the job runs, never the code.
+    master: str = ""
+    shuffle_partitions: int = 2
+    driver_memory: str = "2g"
+    ui_enabled: bool = True
+    log_level: str = "WARN"
+    # Extra Spark configuration, applied as given (e.g. spark.sql.files.maxPartitionBytes).
+    conf: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LakehouseSettings:
+    """Where tables and checkpoints live and what they are called in the catalog."""
+
+    root: str = ""
+    checkpoints: str = ""
+    # Catalog prefix for table names (Unity Catalog: "main"); empty means schema.table.
+    catalog: str = ""
+    register_tables: bool = True
+
+
+@dataclass(frozen=True)
+class BronzeSettings:
+    trigger: str = "10 seconds"
+    table: str = "bronze.events_raw"
+    target_file_size: str = "128mb"
+
+
+@dataclass(frozen=True)
+class Settings:
+    env: str
+    source: str  # the file the settings came from, for messages
+    spark: SparkSettings = field(default_factory=SparkSettings)
+    kafka: KafkaSettings = field(default_factory=KafkaSettings)
+    lakehouse: LakehouseSettings = field(default_factory=LakehouseSettings)
+    bronze: BronzeSettings = field(default_factory=BronzeSettings)
+
+    def resolve_path(self, value: str) -> str:
+        """A path from settings: URIs (s3://, abfss://, dbfs:/, file:) and absolute paths as given;
+        relative paths against the project root."""
+        if re.match(r"^[a-zA-Z][\w+.\-]*:", value) or value.startswith("/"):
+            return value
+        return str(project_root() / value)
+
+    @property
+    def lakehouse_root(self) -> str:
+        return self.resolve_path(self.lakehouse.root)
+
+    @property
+    def checkpoint_root(self) -> str:
+        return self.resolve_path(self.lakehouse.checkpoints)
+
+
+def default_settings_file(env: str) -> Path:
+    return project_root() / "conf" / f"{env}.yaml"
+
+
+def load_settings(
+    env: str | None = None,
+    path: str | Path | None = None,
+    environ: typing.Mapping[str, str] | None = None,
+) -> Settings:
+    """Load and validate settings.
+
+    ``env`` names ``conf/<env>.yaml`` (default: ``LAKEPULSE_ENV`` or ``local``); ``path`` points at
+    a settings file directly (as spark-submit ships it). ``environ`` defaults to ``os.environ``.
+    Raises :class:`SettingsError` on any problem.
+    """
+    environ = os.environ if environ is None else environ
+    env = env or environ.get("LAKEPULSE_ENV") or "local"
+    settings_path = Path(path) if path else default_settings_file(env)
+    source = _display(settings_path)
+    if not settings_path.is_file():
+        raise SettingsError(f"settings file {source} does not exist (env {env!r})")
+    try:
+        raw = yaml.safe_load(settings_path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        line = getattr(getattr(exc, "problem_mark", None), "line", None)
+        where = f" line {line + 1}" if line is not None else ""
+        raise SettingsError(f"{source}{where} is not valid YAML") from None
+    if not isinstance(raw, dict):
+        raise SettingsError(f"{source} must hold a mapping of settings")
+    raw.setdefault("env", env)
+    origins: dict[str, str] = {}
+    for name, value in sorted(environ.items()):
+        if not name.startswith(ENV_PREFIX) or name in ("LAKEPULSE_ENV", "LAKEPULSE_HOME"):
+            continue
+        dotted = name[len(ENV_PREFIX):].lower().split("__")
+        _set_nested(raw, dotted, _env_value(value), name)
+        origins[".".join(dotted)] = f"environment variable {name}"
+    raw["source"] = source
+    settings = _build(Settings, raw, "", source, origins)
+    _validate(settings, source, origins)
+    return settings
+
+
+def _display(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(project_root()))
+    except ValueError:
+        return str(path)
+
+
+def _env_value(value: str) -> Any:
+    try:
+        parsed = yaml.safe_load(value)
+    except yaml.YAMLError:
+        return value
+    return value if parsed is None or isinstance(parsed, (dict, list)) else parsed
+
+
+def _set_nested(raw: dict, keys: list[str], value: Any, var: str) -> None:
+    node = raw
+    for key in keys[:-1]:
+        child = node.setdefault(key, {})
+        if not isinstance(child, dict):
+            raise SettingsError(f"{var} sets inside {key}, which is not a section")
+        node = child
+    node[keys[-1]] = value
+
+
+def _where(dotted: str, source: str, origins: dict[str, str]) -> str:
+    return origins.get(dotted, source)
+
+
+def _build(cls: type, data: Any, prefix: str, source: str, origins: dict[str, str]) -> Any:
+    section = prefix.rstrip(".") or "settings"
+    if not isinstance(data, dict):
+        raise SettingsError(f"{section} must be a mapping ({_where(section, source, origins)})")
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    for key in data:
+        if key not in known:
+            raise SettingsError(f"unknown setting {prefix}{key} ({_where(prefix + str(key), source, origins)})")
+    values = {}
+    for f in dataclasses.fields(cls):
+        if f.name not in data:
+            continue
+        dotted = prefix + f.name
+        values[f.name] = _coerce(hints[f.name], data[f.name], dotted, source, origins)
+    return cls(**values)
+
+
+def _coerce(hint: Any, value: Any, dotted: str, source: str, origins: dict[str, str]) -> Any:
+    where = _where(dotted, source, origins)
+    origin = typing.get_origin(hint)
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value if value is not None else {}, dotted + ".", source, origins)
+    if origin in (typing.Union, types.UnionType):
+        if value is None:
+            return None
+        inner = [a for a in typing.get_args(hint) if a is not type(None)][0]
+        return _coerce(inner, value, dotted, source, origins)
+    if value is None:
+        raise SettingsError(f"{dotted} is missing a value ({where})")
+    if origin is list:
+        items = value.split(",") if isinstance(value, str) else value
+        if not isinstance(items, list):
+            raise SettingsError(f"{dotted} must be a list, got {value!r} ({where})")
+        return [_coerce(typing.get_args(hint)[0], item, dotted, source, origins) for item in items]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise SettingsError(f"{dotted} must be a mapping, got {value!r} ({where})")
+        return {str(k): str(v) for k, v in value.items()}
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise SettingsError(f"{dotted} must be true or false, got {value!r} ({where})")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise SettingsError(f"{dotted} must be a whole number, got {value!r} ({where})")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise SettingsError(f"{dotted} must be a number, got {value!r} ({where})")
+        return float(value)
+    if hint is str:
+        if isinstance(value, (dict, list)):
+            raise SettingsError(f"{dotted} must be text, got {value!r} ({where})")
+        return str(value).strip()
+    raise TypeError(f"unsupported settings type {hint!r} for {dotted}")
+
+
+def _validate(s: Settings, source: str, origins: dict[str, str]) -> None:
+    def fail(dotted: str, problem: str) -> None:
+        raise SettingsError(f"{dotted} {problem} ({_where(dotted, source, origins)})")
+
+    if not s.kafka.bootstrap_servers:
+        fail("kafka.bootstrap_servers", "is empty")
+    if not _BOOTSTRAP.match(s.kafka.bootstrap_servers):
+        fail("kafka.bootstrap_servers", f"must be host:port[,host:port...], got {s.kafka.bootstrap_servers!r}")
+    if not s.kafka.events_topic:
+        fail("kafka.events_topic", "is empty")
+    for name, value, low in [
+        ("kafka.partitions", s.kafka.partitions, 1),
+        ("kafka.replication_factor", s.kafka.replication_factor, 1),
+        ("kafka.max_offsets_per_trigger", s.kafka.max_offsets_per_trigger, 1),
+        ("kafka.local_broker.port", s.kafka.local_broker.port, 1),
+        ("kafka.local_broker.controller_port", s.kafka.local_broker.controller_port, 1),
+        ("spark.shuffle_partitions", s.spark.shuffle_partitions, 1),
+    ]:
+        if value < low:
+            fail(name, f"must be at least {low}, got {value}")
+    if s.kafka.local_broker.port == s.kafka.local_broker.controller_port:
+        fail("kafka.local_broker.controller_port", "must differ from kafka.local_broker.port")
+    if s.kafka.starting_offsets not in ("earliest", "latest") and not s.kafka.starting_offsets.startswith("{"):
+        fail("kafka.starting_offsets", f"must be earliest, latest or a JSON offsets map, got {s.kafka.starting_offsets!r}")
+    if not s.lakehouse.root:
+        fail("lakehouse.root", "is empty")
+    if not s.lakehouse.checkpoints:
+        fail("lakehouse.checkpoints", "is empty")
+    if not _TRIGGER.match(s.bronze.trigger):
+        fail("bronze.trigger", f"must be available_now or an interval like '10 seconds', got {s.bronze.trigger!r}")
+    if not re.match(r"^\w+\.\w+$", s.bronze.table):
+        fail("bronze.table", f"must be schema.table, got {s.bronze.table!r}")

@@ -1,0 +1,9 @@
+"""Placeholder: the simulate command is being written."""
+
+
+def add_arguments(parser):
+    pass
+
+
+def run(args, settings):
+    raise SystemExit("not implemented yet")
