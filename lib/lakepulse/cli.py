@@ -11,6 +11,7 @@ import argparse
 import importlib
 import sys
 
+from lakepulse.cli_args import parse_with_passthrough
 from lakepulse.settings import SettingsError, load_settings
 
 # sub-command name -> (module, one-line help)
@@ -38,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse_with_passthrough(build_parser(), sys.argv[1:] if argv is None else argv)
     try:
         settings = load_settings(args.env, args.settings)
         return importlib.import_module(args._module).run(args, settings)

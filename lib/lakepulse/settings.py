@@ -95,24 +95,57 @@ class LakehouseSettings:
 class BronzeSettings:
     trigger: str = "10 seconds"
     table: str = "bronze.events_raw"
-    target_file_size: str = "128mb"
+
+
+@dataclass(frozen=True)
+class SimulatorSettings:
+    """``lakepulse simulate``: who the simulated shoppers are, what they browse and which faults are
+    injected. ``persona_*`` are shares of the users (they add up to 1); ``*_rate`` are fractions of
+    the records sent (together at most 1)."""
+
+    seed: int = 42
+    events: int = 100_000              # records per run when the command gives no --events/--rate
+    users: int = 10_000                # simulated people
+    products: int = 2_000              # catalogue size
+    history_days: float = 3.0          # the simulated timeline: this many days up to now
+    currency: str = "USD"
+    second_device_share: float = 0.2   # share of people who also browse on a second device
+    persona_window_shopper: float = 0.30
+    persona_bargain_hunter: float = 0.20
+    persona_loyal_high_spender: float = 0.10
+    persona_one_time_buyer: float = 0.15
+    persona_dormant: float = 0.25
+    duplicate_rate: float = 0.01       # re-sends of a valid record (silver drops them as duplicates)
+    malformed_json_rate: float = 0.001       # fails json_object
+    missing_message_id_rate: float = 0.001   # fails message_id_present
+    missing_identity_rate: float = 0.001     # fails identity_present
+    wrong_type_rate: float = 0.001           # fails revenue_numeric or prices_numeric
+    unknown_event_rate: float = 0.001        # fails known_event_name
+    future_timestamp_rate: float = 0.001     # fails timestamp_plausible
+    oversized_rate: float = 0.0005           # fails payload_size
+    late_rate: float = 0.01            # valid events sent minutes to hours late (silver keeps them)
+    # Where the ground truth JSON goes (one file per topic); relative to the project root.
+    ground_truth_dir: str = ".lakepulse/simulator"
 
 
 @dataclass(frozen=True)
 class Settings:
     env: str
     source: str  # the file the settings came from, for messages
+    # Relative paths resolve against this folder: the project holding conf/<env>.yaml.
+    base_dir: str = ""
     spark: SparkSettings = field(default_factory=SparkSettings)
     kafka: KafkaSettings = field(default_factory=KafkaSettings)
     lakehouse: LakehouseSettings = field(default_factory=LakehouseSettings)
     bronze: BronzeSettings = field(default_factory=BronzeSettings)
+    simulator: SimulatorSettings = field(default_factory=SimulatorSettings)
 
     def resolve_path(self, value: str) -> str:
         """A path from settings: URIs (s3://, abfss://, dbfs:/, file:) and absolute paths as given;
         relative paths against the project root."""
         if re.match(r"^[a-zA-Z][\w+.\-]*:", value) or value.startswith("/"):
             return value
-        return str(project_root() / value)
+        return str(Path(self.base_dir or project_root()) / value)
 
     @property
     def lakehouse_root(self) -> str:
@@ -155,12 +188,14 @@ def load_settings(
     raw.setdefault("env", env)
     origins: dict[str, str] = {}
     for name, value in sorted(environ.items()):
-        if not name.startswith(ENV_PREFIX) or name in ("LAKEPULSE_ENV", "LAKEPULSE_HOME"):
+        if not name.startswith(ENV_PREFIX) or name in ("LAKEPULSE_ENV", "LAKEPULSE_HOME", "LAKEPULSE_CONF"):
             continue
         dotted = name[len(ENV_PREFIX):].lower().split("__")
         _set_nested(raw, dotted, _env_value(value), name)
         origins[".".join(dotted)] = f"environment variable {name}"
     raw["source"] = source
+    folder = settings_path.resolve().parent
+    raw["base_dir"] = str(folder.parent if folder.name == "conf" else folder)
     settings = _build(Settings, raw, "", source, origins)
     _validate(settings, source, origins)
     return settings
@@ -178,7 +213,7 @@ def _env_value(value: str) -> Any:
         parsed = yaml.safe_load(value)
     except yaml.YAMLError:
         return value
-    return value if parsed is None or isinstance(parsed, (dict, list)) else parsed
+    return value if parsed is None else parsed
 
 
 def _set_nested(raw: dict, keys: list[str], value: Any, var: str) -> None:
@@ -285,3 +320,25 @@ def _validate(s: Settings, source: str, origins: dict[str, str]) -> None:
         fail("bronze.trigger", f"must be available_now or an interval like '10 seconds', got {s.bronze.trigger!r}")
     if not re.match(r"^\w+\.\w+$", s.bronze.table):
         fail("bronze.table", f"must be schema.table, got {s.bronze.table!r}")
+    simulator = s.simulator
+    for name, value in [("simulator.events", simulator.events), ("simulator.users", simulator.users),
+                        ("simulator.products", simulator.products)]:
+        if value < 1:
+            fail(name, f"must be at least 1, got {value}")
+    if not simulator.history_days > 0:
+        fail("simulator.history_days", f"must be more than 0, got {simulator.history_days}")
+    if not re.match(r"^[A-Z]{3}$", simulator.currency):
+        fail("simulator.currency", f"must be a three-letter ISO 4217 code like USD, got {simulator.currency!r}")
+    if not simulator.ground_truth_dir:
+        fail("simulator.ground_truth_dir", "is empty")
+    shares = {f.name: getattr(simulator, f.name) for f in dataclasses.fields(simulator)
+              if f.name.startswith("persona_") or f.name.endswith(("_rate", "_share"))}
+    for name, value in shares.items():
+        if not 0.0 <= value <= 1.0:
+            fail(f"simulator.{name}", f"must be between 0 and 1, got {value}")
+    persona_total = sum(v for k, v in shares.items() if k.startswith("persona_"))
+    if abs(persona_total - 1.0) > 1e-6:
+        fail("simulator", f"persona_* shares must add up to 1, got {persona_total:g}")
+    fault_total = sum(v for k, v in shares.items() if k.endswith("_rate"))
+    if fault_total > 1.0:
+        fail("simulator", f"*_rate fault rates must add up to at most 1, got {fault_total:g}")

@@ -1,0 +1,74 @@
+"""The only place a SparkSession is built.
+
+Locally (``spark.master`` set, not launched by spark-submit) the session gets the master, the Delta
+and Kafka jars from the cache and small-machine defaults. Under ``spark-submit`` or on Databricks,
+the master, resources and jars come from the launcher; this module only adds what the pipeline
+needs to be correct (Delta extension and catalog, UTC, RocksDB state store).
+
+Example::
+
+    spark = build_session(load_settings("local"), "ingest_bronze")
+"""
+
+from __future__ import annotations
+
+import os
+
+from pyspark.sql import SparkSession
+
+from lakepulse.settings import Settings, SettingsError
+
+DELTA_CONF = {
+    "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+    "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+}
+
+
+def launched_by_spark_submit() -> bool:
+    """True inside spark-submit / Databricks, where the JVM (and its master) already exists."""
+    return "PYSPARK_GATEWAY_PORT" in os.environ or SparkSession.getActiveSession() is not None
+
+
+def session_conf(settings: Settings, *, local: bool) -> dict[str, str]:
+    """The Spark configuration for ``settings``; ``local`` adds master-independent local defaults."""
+    conf = {
+        **DELTA_CONF,
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.shuffle.partitions": str(settings.spark.shuffle_partitions),
+        "spark.sql.streaming.stateStore.providerClass":
+            "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider",
+        "spark.sql.streaming.stateStore.rocksdb.changelogCheckpointing.enabled": "true",
+        "spark.ui.enabled": str(settings.spark.ui_enabled).lower(),
+        "spark.ui.showConsoleProgress": "false",
+        "spark.databricks.delta.schema.autoMerge.enabled": "false",
+    }
+    if local:
+        from lakepulse.jars import ensure_bundle
+
+        conf.update({
+            "spark.jars": ",".join(str(p) for p in ensure_bundle("spark")),
+            "spark.driver.memory": settings.spark.driver_memory,
+            "spark.sql.adaptive.coalescePartitions.initialPartitionNum": str(settings.spark.shuffle_partitions),
+            "spark.default.parallelism": str(settings.spark.shuffle_partitions),
+            "spark.sql.warehouse.dir": settings.resolve_path(os.path.join(settings.lakehouse.root, "_warehouse")),
+            "spark.driver.extraJavaOptions": "-Dderby.system.home=" + settings.resolve_path(settings.lakehouse.root),
+        })
+    conf.update(settings.spark.conf)
+    return conf
+
+
+def build_session(settings: Settings, app_name: str) -> SparkSession:
+    """A SparkSession configured for Lakepulse (Delta, Kafka, small-machine defaults locally)."""
+    under_launcher = launched_by_spark_submit()
+    if not under_launcher and not settings.spark.master:
+        raise SettingsError(
+            f"spark.master is empty ({settings.source}); set it (e.g. local[2]) or launch with spark-submit.sh"
+        )
+    builder = SparkSession.builder.appName(f"lakepulse-{app_name}")
+    if not under_launcher:
+        builder = builder.master(settings.spark.master)
+    for key, value in session_conf(settings, local=not under_launcher).items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel(settings.spark.log_level)
+    return spark

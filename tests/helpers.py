@@ -1,0 +1,83 @@
+"""Test helpers: settings for a test's own lakehouse, reading Kafka and Delta independently."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import yaml
+from confluent_kafka import Consumer, TopicPartition
+
+from lakepulse.paths import project_root
+from lakepulse.settings import Settings, load_settings
+
+
+def _merge(base: dict, overrides: dict) -> dict:
+    merged = dict(base)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def write_settings_file(folder: Path, overrides: dict[str, Any]) -> Path:
+    """conf/local.yaml with ``overrides`` merged in, written to ``folder/conf/local.yaml``.
+
+    Relative paths in it (the lakehouse) then resolve under ``folder``.
+    """
+    base = yaml.safe_load((project_root() / "conf" / "local.yaml").read_text())
+    target = folder / "conf" / "local.yaml"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(yaml.safe_dump(_merge(base, overrides)))
+    return target
+
+
+def make_settings(folder: Path, bootstrap: str, topic: str, **sections: dict[str, Any]) -> tuple[Settings, Path]:
+    """Settings whose lakehouse and checkpoints live under ``folder`` and read ``topic``."""
+    overrides = _merge({
+        "spark": {"ui_enabled": False},
+        "kafka": {"bootstrap_servers": bootstrap, "events_topic": topic,
+                  "local_broker": {"autostart": False}},
+        "lakehouse": {"root": "lakehouse", "checkpoints": "checkpoints"},
+    }, sections)
+    path = write_settings_file(folder, overrides)
+    return load_settings(path=path, environ={}), path
+
+
+def unique_topic(prefix: str = "test") -> str:
+    return f"{prefix}.{uuid.uuid4().hex[:10]}"
+
+
+def read_topic(bootstrap: str, topic: str) -> dict[tuple[int, int], tuple[bytes | None, bytes | None]]:
+    """Every record of ``topic`` as {(partition, offset): (key, value)}, read with a plain consumer."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"test-{uuid.uuid4()}",
+                         "enable.auto.commit": False, "auto.offset.reset": "earliest"})
+    metadata = consumer.list_topics(topic, timeout=10).topics[topic]
+    ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+            for p in metadata.partitions}
+    consumer.assign([TopicPartition(topic, p, 0) for p in ends])
+    records: dict[tuple[int, int], tuple[bytes | None, bytes | None]] = {}
+    remaining = sum(ends.values())
+    while remaining > 0:
+        for message in consumer.consume(10_000, timeout=5):
+            if message.error():
+                raise RuntimeError(message.error())
+            records[(message.partition(), message.offset())] = (message.key(), message.value())
+            remaining -= 1
+    consumer.close()
+    return records
+
+
+def read_delta_rs(path: str, sql: str = "SELECT * FROM t") -> pa.Table:
+    """Read a Delta table with delta-rs (no Spark): the independent reader of our tables.
+
+    delta-rs's own SQL engine is used rather than ``to_pyarrow_table()``, which aborts the Python
+    process at exit now and then with this deltalake/pyarrow pair.
+    """
+    from deltalake import DeltaTable, QueryBuilder
+
+    return pa.table(QueryBuilder().register("t", DeltaTable(path)).execute(sql))

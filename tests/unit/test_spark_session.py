@@ -1,0 +1,26 @@
+from lakepulse.settings import load_settings
+from lakepulse.spark import session_conf
+
+
+def test_local_conf_has_delta_kafka_jars_and_small_machine_defaults():
+    settings = load_settings("local", environ={"LAKEPULSE_SPARK__CONF": "{spark.sql.files.maxPartitionBytes: 64m}"})
+    conf = session_conf(settings, local=True)
+    assert conf["spark.sql.extensions"] == "io.delta.sql.DeltaSparkSessionExtension"
+    assert conf["spark.sql.catalog.spark_catalog"] == "org.apache.spark.sql.delta.catalog.DeltaCatalog"
+    assert conf["spark.sql.shuffle.partitions"] == "2"
+    assert conf["spark.sql.streaming.stateStore.providerClass"].endswith("RocksDBStateStoreProvider")
+    assert conf["spark.ui.enabled"] == "false"
+    assert conf["spark.sql.session.timeZone"] == "UTC"
+    jars = conf["spark.jars"].split(",")
+    assert any("delta-spark_4.1_2.13-" in j for j in jars)
+    assert any("spark-sql-kafka-0-10_2.13-4.1.3" in j for j in jars)
+    assert conf["spark.driver.memory"] == "4g"
+
+
+def test_cluster_conf_leaves_master_jars_and_resources_to_the_launcher():
+    conf = session_conf(load_settings("cluster", environ={}), local=False)
+    assert "spark.jars" not in conf
+    assert "spark.master" not in conf
+    assert "spark.driver.memory" not in conf
+    assert conf["spark.sql.shuffle.partitions"] == "64"
+    assert conf["spark.sql.extensions"] == "io.delta.sql.DeltaSparkSessionExtension"
