@@ -65,6 +65,14 @@ def broker_answers(bootstrap: str, timeout: float = 5.0) -> bool:
         return False
 
 
+def _reap(pid: int) -> None:
+    """Collect ``pid`` if it is our exited child, so a dead broker does not look alive."""
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
 @dataclass
 class LocalBroker:
     port: int = 19092
@@ -91,6 +99,7 @@ class LocalBroker:
     def pid(self) -> int | None:
         try:
             pid = int(self._pid_file.read_text())
+            _reap(pid)
             os.kill(pid, 0)
             return pid
         except (FileNotFoundError, ValueError, ProcessLookupError, PermissionError):
