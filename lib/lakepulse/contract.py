@@ -233,3 +233,187 @@ def message_key(event: dict[str, Any]) -> bytes | None:
 def encode(event: dict[str, Any]) -> bytes:
     """Compact UTF-8 JSON, the bytes we put on Kafka."""
     return json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+# ---------------------------------------------------------------------------------------------
+# Spark side: parsing and the validation rules
+# ---------------------------------------------------------------------------------------------
+# Imported here rather than at the top so the Python helpers above stay usable without Spark
+# (the simulator and replay only need those).
+from pyspark.sql import Column, DataFrame  # noqa: E402
+from pyspark.sql import functions as F  # noqa: E402
+from pyspark.sql.types import (  # noqa: E402
+    ArrayType,
+    DoubleType,
+    LongType,
+    StringType,
+    StructField,
+    StructType,
+)
+
+PRODUCT_SCHEMA = StructType([
+    StructField("product_id", StringType()),
+    StructField("sku", StringType()),
+    StructField("name", StringType()),
+    StructField("brand", StringType()),
+    StructField("category", StringType()),
+    StructField("price", DoubleType()),
+    StructField("quantity", LongType()),
+])
+CAMPAIGN_FIELDS = ("name", "source", "medium", "term", "content")
+PAGE_FIELDS = ("path", "url", "referrer", "title")
+TIME_FIELDS = {"timestamp": "timestamp", "originalTimestamp": "original_timestamp",
+               "sentAt": "sent_at", "receivedAt": "received_at"}
+# No backslashes: the pattern is embedded in SQL string literals, which would eat them.
+_NUMERIC_VARIANT = "^(TINYINT|SMALLINT|INT|BIGINT|FLOAT|DOUBLE|DECIMAL[(][0-9]+,[0-9]+[)])$"
+_EARLIEST_PLAUSIBLE = "2000-01-01 00:00:00"
+
+
+def _get(path: str, type_name: str = "string") -> Column:
+    return F.expr(f"try_variant_get(_v, '{path}', '{type_name}')")
+
+
+def _text(path: str) -> Column:
+    """A string field, empty strings as null."""
+    value = F.trim(_get(path))
+    return F.when(value != "", value)
+
+
+def _json_text(path: str) -> Column:
+    return F.expr(f"to_json(try_variant_get(_v, '{path}'))")
+
+
+def parse_events(records: DataFrame) -> DataFrame:
+    """Bronze rows (``value`` bytes, Kafka coordinates) → one row per record with typed contract
+    columns, plus the private ``_v`` (the parsed JSON as a variant) and ``_checks`` used by
+    :func:`with_rule_results`. Nothing is dropped here: unparseable records get null fields.
+
+    Columns added: message_id, type, event, name, anonymous_id, user_id, previous_id,
+    timestamp/original_timestamp/sent_at/received_at (timestamps), event_time, event_date,
+    session_id, context_ip, context_user_agent, context_locale, page_path/url/referrer/title,
+    campaign_name/source/medium/term/content, order_id, revenue, currency, product_id, category,
+    price, products (array of PRODUCT_SCHEMA), properties/traits/context/extra (JSON text),
+    payload_bytes.
+    """
+    utf8 = F.coalesce(F.expr("is_valid_utf8(CAST(value AS STRING))"), F.lit(False))
+    parsed = records.withColumn("_v", F.when(utf8, F.expr("try_parse_json(CAST(value AS STRING))")))
+    parsed = parsed.withColumn(
+        "_v", F.when(F.expr("schema_of_variant(_v)").startswith("OBJECT"), F.col("_v"))
+    )
+    parsed_times = {column: F.expr(f"try_cast(try_variant_get(_v, '$.{field}', 'string') AS TIMESTAMP)")
+                    for field, column in TIME_FIELDS.items()}
+    columns: dict[str, Column] = {
+        "payload_bytes": F.coalesce(F.length("value"), F.lit(0)),
+        "message_id": _text("$.messageId"),
+        "type": _text("$.type"),
+        "event": _text("$.event"),
+        "name": _text("$.name"),
+        "anonymous_id": _text("$.anonymousId"),
+        "user_id": _text("$.userId"),
+        "previous_id": _text("$.previousId"),
+        **parsed_times,
+        "session_id": F.coalesce(_text("$.context.sessionId"), _text("$.properties.session_id")),
+        "context_ip": _text("$.context.ip"),
+        "context_user_agent": _text("$.context.userAgent"),
+        "context_locale": _text("$.context.locale"),
+        **{f"page_{f}": F.coalesce(_text(f"$.context.page.{f}"), _text(f"$.properties.{f}")) for f in PAGE_FIELDS},
+        **{f"campaign_{f}": _text(f"$.context.campaign.{f}") for f in CAMPAIGN_FIELDS},
+        "order_id": _text("$.properties.order_id"),
+        "revenue": F.coalesce(_get("$.properties.revenue", "double"), _get("$.properties.total", "double")),
+        "currency": _text("$.properties.currency"),
+        "product_id": _text("$.properties.product_id"),
+        "category": _text("$.properties.category"),
+        "price": _get("$.properties.price", "double"),
+        "products": _get("$.properties.products", ArrayType(PRODUCT_SCHEMA).simpleString()),
+        "properties": _json_text("$.properties"),
+        "traits": F.coalesce(_json_text("$.traits"), _json_text("$.context.traits")),
+        "context": _json_text("$.context"),
+        "extra": F.expr(
+            "to_json(map_filter(try_variant_get(_v, '$', 'map<string,variant>'), "
+            "(k, x) -> NOT array_contains(array(" + ",".join(f"'{f}'" for f in ENVELOPE_FIELDS) + "), k)))"
+        ),
+    }
+    parsed = parsed.withColumns(columns)
+    fallback = F.expr(
+        "timestamp_millis(unix_millis(received_at) - (unix_millis(sent_at) - unix_millis(original_timestamp)))"
+    )
+    parsed = parsed.withColumn("event_time", F.coalesce(F.col("timestamp"), fallback))
+    parsed = parsed.withColumn("event_date", F.to_date("event_time"))
+    checks = {
+        "json_ok": F.col("_v").isNotNull(),
+        "time_fields_ok": F.expr(" AND ".join(
+            f"(try_variant_get(_v, '$.{field}') IS NULL OR {column} IS NOT NULL)"
+            for field, column in TIME_FIELDS.items()
+        )),
+        "revenue_ok": F.expr(" AND ".join(
+            f"(try_variant_get(_v, '$.properties.{f}') IS NULL OR "
+            f"schema_of_variant(try_variant_get(_v, '$.properties.{f}')) RLIKE '{_NUMERIC_VARIANT}')"
+            for f in ("revenue", "total", "price")
+        )),
+        "prices_ok": F.expr(
+            "forall(coalesce(try_variant_get(_v, '$.properties.products', 'array<variant>'), array()), "
+            "p -> (try_variant_get(p, '$.price') IS NULL OR schema_of_variant(try_variant_get(p, '$.price')) "
+            f"RLIKE '{_NUMERIC_VARIANT}') AND (try_variant_get(p, '$.quantity') IS NULL OR "
+            f"schema_of_variant(try_variant_get(p, '$.quantity')) RLIKE '{_NUMERIC_VARIANT}'))"
+        ),
+        "products_count": F.coalesce(F.size(_get("$.properties.products", "array<variant>")), F.lit(0)),
+    }
+    return parsed.withColumn("_checks", F.struct(*[c.alias(n) for n, c in checks.items()]))
+
+
+def rule_failures(
+    max_payload_bytes: int = MAX_PAYLOAD_BYTES,
+    max_future_seconds: int = MAX_FUTURE_SKEW_SECONDS,
+) -> dict[str, Column]:
+    """Each rule name → a boolean Column that is true when a parsed record FAILS the rule.
+
+    Evaluated over :func:`parse_events` output (which also needs ``kafka_timestamp``). A record
+    that is not a JSON object fails only ``json_object``; the other rules then stay silent.
+    """
+    json_ok = F.col("_checks.json_ok")
+    is_track = F.col("type") == "track"
+    is_alias = F.col("type") == "alias"
+    reference_time = F.coalesce(F.col("kafka_timestamp"), F.current_timestamp())
+    rules = {
+        RULE_JSON_OBJECT: ~json_ok,
+        RULE_MESSAGE_ID: F.col("message_id").isNull(),
+        RULE_IDENTITY: F.when(is_alias, F.col("user_id").isNull() | F.col("previous_id").isNull())
+                        .otherwise(F.col("anonymous_id").isNull() & F.col("user_id").isNull()),
+        RULE_KNOWN_TYPE: ~F.coalesce(F.col("type").isin(*CALL_TYPES), F.lit(False)),
+        RULE_EVENT_NAME: is_track & F.col("event").isNull(),
+        RULE_KNOWN_EVENT: is_track & F.col("event").isNotNull() & ~F.col("event").isin(*KNOWN_TRACK_EVENTS),
+        RULE_TIMESTAMP_PARSEABLE: ~F.col("_checks.time_fields_ok") | F.col("event_time").isNull(),
+        RULE_TIMESTAMP_PLAUSIBLE: F.col("event_time").isNotNull() & (
+            (F.col("event_time") < F.lit(_EARLIEST_PLAUSIBLE).cast("timestamp"))
+            | (F.col("event_time") > reference_time + F.make_interval(secs=F.lit(max_future_seconds)))
+        ),
+        RULE_REVENUE_NUMERIC: ~F.col("_checks.revenue_ok"),
+        RULE_PRICES_NUMERIC: ~F.col("_checks.prices_ok"),
+        RULE_ORDER_PRODUCTS: is_track & F.col("event").isin(*ORDER_EVENTS) & (F.col("_checks.products_count") == 0),
+    }
+    gated = {name: F.coalesce(json_ok & failed, F.lit(False)) for name, failed in rules.items() if name != RULE_JSON_OBJECT}
+    return {
+        RULE_JSON_OBJECT: ~json_ok,
+        **gated,
+        RULE_PAYLOAD_SIZE: F.col("payload_bytes") > max_payload_bytes,
+    }
+
+
+def with_rule_results(
+    parsed: DataFrame,
+    modes: dict[str, str],
+    max_payload_bytes: int = MAX_PAYLOAD_BYTES,
+    max_future_seconds: int = MAX_FUTURE_SKEW_SECONDS,
+) -> DataFrame:
+    """Add ``failed_rules`` (rules in ``quarantine`` mode the record fails) and ``warned_rules``
+    (rules in ``warn`` mode it fails), both arrays of rule names in RULE_NAMES order.
+
+    ``modes`` maps rule name → ``quarantine`` | ``warn`` | ``off``; rules not named quarantine.
+    """
+    failures = rule_failures(max_payload_bytes, max_future_seconds)
+
+    def names(mode: str) -> Column:
+        picked = [F.when(failures[n], F.lit(n)) for n in RULE_NAMES if modes.get(n, "quarantine") == mode]
+        return F.array_compact(F.array(*picked)) if picked else F.array().cast("array<string>")
+
+    return parsed.withColumn("failed_rules", names("quarantine")).withColumn("warned_rules", names("warn"))
