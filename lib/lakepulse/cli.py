@@ -22,6 +22,7 @@ COMMANDS = {
     "demo": ("lakepulse.demo", "the README's main command: sample events through the pipeline"),
     "simulate": ("lakepulse.simulate.command", "send simulated contract events to Kafka"),
     "replay": ("lakepulse.replay.command", "replay a real dataset (rees46, online-retail) into Kafka"),
+    "audit": ("lakepulse.quality", "check that bronze = silver + quarantine + duplicates, batch by batch"),
     "submit": ("lakepulse.submit", "build (and run) the spark-submit command for a job"),
 }
 

@@ -25,9 +25,16 @@ def _ingest_bronze(spark: SparkSession, settings: Settings, args: argparse.Names
     return [start_bronze(spark, settings, trigger=args.trigger)]
 
 
+def _refine_silver(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> list[StreamingQuery]:
+    from lakepulse.silver_stream import start_silver
+
+    return [start_silver(spark, settings, trigger=args.trigger)]
+
+
 # job name -> function starting its queries
 JOBS: dict[str, Callable[[SparkSession, Settings, argparse.Namespace], list[StreamingQuery]]] = {
     "ingest_bronze": _ingest_bronze,
+    "refine_silver": _refine_silver,
 }
 
 

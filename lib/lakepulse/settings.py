@@ -31,6 +31,8 @@ import yaml
 from lakepulse.paths import project_root
 
 ENV_PREFIX = "LAKEPULSE_"
+# LAKEPULSE_* variables that are not setting overrides.
+_NOT_SETTINGS = ("LAKEPULSE_ENV", "LAKEPULSE_HOME", "LAKEPULSE_CONF", "LAKEPULSE_TEST_BOOTSTRAP", "LAKEPULSE_PYTHON")
 _TRIGGER = re.compile(r"^(available_now|\d+ (milliseconds?|seconds?|minutes?))$")
 _BOOTSTRAP = re.compile(r"^[\w.\-]+:\d+(,[\w.\-]+:\d+)*$")
 _DURATION = re.compile(r"^\d+ (milliseconds?|seconds?|minutes?|hours?|days?)$")
@@ -129,6 +131,34 @@ class SimulatorSettings:
 
 
 @dataclass(frozen=True)
+class SilverSettings:
+    trigger: str = "10 seconds"
+    events_table: str = "silver.events"
+    quarantine_table: str = "silver.quarantine"
+    identity_table: str = "silver.identity_map"
+    sessions_table: str = "silver.sessions"
+    metrics_table: str = "ops.pipeline_metrics"
+    # A messageId seen again within this many hours (by ingest time) is a duplicate.
+    dedup_horizon_hours: int = 24
+    # Events older than (latest event time seen − this) are late: still kept, and counted.
+    allowed_lateness_seconds: int = 600
+    session_gap_seconds: int = 1800
+    max_payload_bytes: int = 32 * 1024
+    max_future_seconds: int = 3600
+    max_files_per_trigger: int = 1000
+    # Rule name → quarantine | warn | off; rules not listed quarantine.
+    rules: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PrivacySettings:
+    # Never in the repository: set LAKEPULSE_PRIVACY__SALT, or name a salt_file (local runs create
+    # one with a random salt, in the git-ignored runtime folder).
+    salt: str = ""
+    salt_file: str = ""
+
+
+@dataclass(frozen=True)
 class Settings:
     env: str
     source: str  # the file the settings came from, for messages
@@ -139,6 +169,8 @@ class Settings:
     lakehouse: LakehouseSettings = field(default_factory=LakehouseSettings)
     bronze: BronzeSettings = field(default_factory=BronzeSettings)
     simulator: SimulatorSettings = field(default_factory=SimulatorSettings)
+    silver: SilverSettings = field(default_factory=SilverSettings)
+    privacy: PrivacySettings = field(default_factory=PrivacySettings)
 
     def resolve_path(self, value: str) -> str:
         """A path from settings: URIs (s3://, abfss://, dbfs:/, file:) and absolute paths as given;
@@ -188,7 +220,7 @@ def load_settings(
     raw.setdefault("env", env)
     origins: dict[str, str] = {}
     for name, value in sorted(environ.items()):
-        if not name.startswith(ENV_PREFIX) or name in ("LAKEPULSE_ENV", "LAKEPULSE_HOME", "LAKEPULSE_CONF"):
+        if not name.startswith(ENV_PREFIX) or name in _NOT_SETTINGS:
             continue
         dotted = name[len(ENV_PREFIX):].lower().split("__")
         _set_nested(raw, dotted, _env_value(value), name)
@@ -318,8 +350,26 @@ def _validate(s: Settings, source: str, origins: dict[str, str]) -> None:
         fail("lakehouse.checkpoints", "is empty")
     if not _TRIGGER.match(s.bronze.trigger):
         fail("bronze.trigger", f"must be available_now or an interval like '10 seconds', got {s.bronze.trigger!r}")
-    if not re.match(r"^\w+\.\w+$", s.bronze.table):
-        fail("bronze.table", f"must be schema.table, got {s.bronze.table!r}")
+    for name in ("bronze.table", "silver.events_table", "silver.quarantine_table", "silver.identity_table",
+                 "silver.sessions_table", "silver.metrics_table"):
+        section, key = name.split(".")
+        value = getattr(getattr(s, section), key)
+        if not re.match(r"^\w+\.\w+$", value):
+            fail(name, f"must be schema.table, got {value!r}")
+    if not _TRIGGER.match(s.silver.trigger):
+        fail("silver.trigger", f"must be available_now or an interval like '10 seconds', got {s.silver.trigger!r}")
+    for name in ("dedup_horizon_hours", "allowed_lateness_seconds", "session_gap_seconds", "max_payload_bytes",
+                 "max_future_seconds", "max_files_per_trigger"):
+        if getattr(s.silver, name) < 1:
+            fail(f"silver.{name}", f"must be at least 1, got {getattr(s.silver, name)}")
+    from lakepulse.contract import RULE_NAMES
+
+    for rule, mode in s.silver.rules.items():
+        if rule not in RULE_NAMES:
+            fail(f"silver.rules.{rule}", f"is not a contract rule (rules: {', '.join(RULE_NAMES)})")
+        if mode not in ("quarantine", "warn", "off"):
+            fail(f"silver.rules.{rule}", f"must be quarantine, warn or off, got {mode!r}")
+
     simulator = s.simulator
     for name, value in [("simulator.events", simulator.events), ("simulator.users", simulator.users),
                         ("simulator.products", simulator.products)]:
@@ -338,7 +388,26 @@ def _validate(s: Settings, source: str, origins: dict[str, str]) -> None:
             fail(f"simulator.{name}", f"must be between 0 and 1, got {value}")
     persona_total = sum(v for k, v in shares.items() if k.startswith("persona_"))
     if abs(persona_total - 1.0) > 1e-6:
-        fail("simulator", f"persona_* shares must add up to 1, got {persona_total:g}")
+        fail("simulator.persona_*", f"shares must add up to 1, got {persona_total:g}")
     fault_total = sum(v for k, v in shares.items() if k.endswith("_rate"))
     if fault_total > 1.0:
-        fail("simulator", f"*_rate fault rates must add up to at most 1, got {fault_total:g}")
+        fail("simulator.*_rate", f"fault rates must add up to at most 1, got {fault_total:g}")
+
+
+def privacy_salt(settings: Settings) -> str:
+    """The pseudonymisation salt: ``privacy.salt``, else the content of ``privacy.salt_file``
+    (created with a random salt the first time). Raises SettingsError when neither is set."""
+    if settings.privacy.salt:
+        return settings.privacy.salt
+    if not settings.privacy.salt_file:
+        raise SettingsError(
+            f"privacy.salt is empty ({settings.source}); set LAKEPULSE_PRIVACY__SALT or privacy.salt_file"
+        )
+    path = Path(settings.resolve_path(settings.privacy.salt_file))
+    if not path.exists():
+        import secrets
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()

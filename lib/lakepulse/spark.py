@@ -13,6 +13,7 @@ Example::
 from __future__ import annotations
 
 import os
+import time
 
 from pyspark.sql import SparkSession
 
@@ -59,6 +60,9 @@ def session_conf(settings: Settings, *, local: bool) -> dict[str, str]:
 
 def build_session(settings: Settings, app_name: str) -> SparkSession:
     """A SparkSession configured for Lakepulse (Delta, Kafka, small-machine defaults locally)."""
+    # Python-side datetimes from Spark are naive local times: make local time UTC, like the session.
+    os.environ["TZ"] = "UTC"
+    time.tzset()
     under_launcher = launched_by_spark_submit()
     if not under_launcher and not settings.spark.master:
         raise SettingsError(

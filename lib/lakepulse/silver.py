@@ -1,0 +1,80 @@
+"""Silver: validated, deduplicated, pseudonymised events, and the quarantine.
+
+Pure transforms over a micro-batch of bronze rows; :mod:`lakepulse.silver_stream` wires them to
+the tables. The grain of ``silver.events`` is one row per messageId; of ``silver.quarantine`` one
+row per rejected Kafka record (every rejection is kept, even of the same bytes twice).
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+
+from lakepulse import contract
+from lakepulse.privacy import pseudonymise
+
+# silver.events columns, in order (lineage columns last).
+EVENT_COLUMNS = (
+    "message_id", "type", "event", "name", "anonymous_id", "user_id", "previous_id",
+    "event_time", "event_date", "timestamp", "original_timestamp", "sent_at", "received_at",
+    "session_id", "context_ip", "context_user_agent", "context_locale",
+    "page_path", "page_url", "page_referrer", "page_title",
+    "campaign_name", "campaign_source", "campaign_medium", "campaign_term", "campaign_content",
+    "order_id", "revenue", "currency", "product_id", "category", "price", "products",
+    "properties", "traits", "context", "extra", "warned_rules", "is_late", "payload_bytes",
+    "topic", "partition", "offset", "kafka_timestamp", "ingest_time", "silver_time",
+)
+QUARANTINE_COLUMNS = (
+    "topic", "partition", "offset", "kafka_timestamp", "key", "value", "message_id",
+    "failed_rules", "batch_id", "quarantined_at", "quarantine_date",
+)
+
+
+def validate(
+    bronze_rows: DataFrame,
+    rule_modes: dict[str, str] | None = None,
+    max_payload_bytes: int = contract.MAX_PAYLOAD_BYTES,
+    max_future_seconds: int = contract.MAX_FUTURE_SKEW_SECONDS,
+) -> DataFrame:
+    """Bronze rows → parsed contract columns plus ``failed_rules`` and ``warned_rules``."""
+    parsed = contract.parse_events(bronze_rows)
+    return contract.with_rule_results(parsed, rule_modes or {}, max_payload_bytes, max_future_seconds)
+
+
+def is_rejected() -> Column:
+    return F.size("failed_rules") > 0
+
+
+def quarantine_rows(checked: DataFrame, batch_id: int) -> DataFrame:
+    """Rejected records: raw key/value bytes, Kafka coordinates, every failed rule, when."""
+    now = F.current_timestamp()
+    return (
+        checked.where(is_rejected())
+        .withColumn("batch_id", F.lit(batch_id).cast("long"))
+        .withColumn("quarantined_at", now)
+        .withColumn("quarantine_date", F.to_date(now))
+        .select(*QUARANTINE_COLUMNS)
+    )
+
+
+def first_per_message(accepted: DataFrame) -> DataFrame:
+    """One row per message_id: the earliest Kafka record (topic, partition, offset) wins."""
+    order = Window.partitionBy("message_id").orderBy("topic", "partition", "offset")
+    return accepted.withColumn("_n", F.row_number().over(order)).where("_n = 1").drop("_n")
+
+
+def silver_rows(accepted: DataFrame, salt: str, late_before: Column) -> DataFrame:
+    """Accepted records → silver.events rows: pseudonymised, flagged late when their event time
+    is before ``late_before`` (a timestamp Column; null means nothing is late)."""
+    return (
+        accepted
+        .withColumn("is_late", F.coalesce(F.col("event_time") < late_before, F.lit(False)))
+        .withColumn("silver_time", F.current_timestamp())
+        .transform(lambda events: pseudonymise(events, salt))
+        .select(*EVENT_COLUMNS)
+    )
+
+
+def quarantine_counts_by_rule(quarantined: DataFrame) -> DataFrame:
+    """(rule, records) for a set of quarantine rows; a record counts once under each rule it failed."""
+    return quarantined.select(F.explode("failed_rules").alias("rule")).groupBy("rule").count()

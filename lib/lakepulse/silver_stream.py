@@ -1,0 +1,256 @@
+"""The refine_silver stream: bronze → silver.events, silver.quarantine, silver.identity_map,
+silver.sessions and ops.pipeline_metrics, one micro-batch at a time (``foreachBatch``).
+
+Per batch, in this order:
+
+1. validate every bronze row against the contract (rules and their modes from settings);
+2. append rejected rows to the quarantine;
+3. keep the first record per messageId, then drop messageIds silver already holds from the
+   last ``dedup_horizon_hours`` of ingestion (an anti-join that only reads the recent files of the
+   partitions the batch touches, so state stays bounded by the horizon);
+4. append the new events (flagged late when older than the watermark);
+5. merge identity links and recompute the sessions of the devices the batch touched;
+6. append one metrics row: rows in = silver + quarantined + duplicates dropped.
+
+Appends carry Delta's ``txnAppId``/``txnVersion`` (query name, batch id), so a batch replayed after
+a crash is not written twice; merges are idempotent by construction.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.streaming import StreamingQuery
+from pyspark.sql.types import (
+    DoubleType,
+    LongType,
+    MapType,
+    StringType,
+    StructField,
+    StructType,
+    TimestampType,
+)
+
+from lakepulse import identity, sessions
+from lakepulse.bronze import BRONZE_SCHEMA
+from lakepulse.io.delta import ensure_delta_table, trigger_kwargs
+from lakepulse.settings import Settings, privacy_salt
+from lakepulse.silver import (
+    first_per_message,
+    quarantine_counts_by_rule,
+    quarantine_rows,
+    silver_rows,
+    validate,
+)
+from lakepulse.tables import TableRef, checkpoint_path, table_ref
+
+SILVER_QUERY = "refine_silver"
+
+METRICS_SCHEMA = StructType([
+    StructField("query", StringType(), False),
+    StructField("batch_id", LongType(), False),
+    StructField("started_at", TimestampType()),
+    StructField("rows_in", LongType()),
+    StructField("rows_out", LongType()),
+    StructField("quarantined", LongType()),
+    StructField("quarantined_by_rule", MapType(StringType(), LongType())),
+    StructField("warned_by_rule", MapType(StringType(), LongType())),
+    StructField("duplicates_dropped", LongType()),
+    StructField("late_rows", LongType()),
+    StructField("max_event_time", TimestampType()),
+    StructField("watermark", TimestampType()),
+    StructField("batch_duration_ms", LongType()),
+    StructField("latency_p50_ms", DoubleType()),
+    StructField("latency_p95_ms", DoubleType()),
+    StructField("latency_p99_ms", DoubleType()),
+    StructField("latency_max_ms", DoubleType()),
+    StructField("ingest_latency_p99_ms", DoubleType()),
+])
+LATENCY_COLUMNS = ("latency_p50_ms", "latency_p95_ms", "latency_p99_ms", "latency_max_ms", "ingest_latency_p99_ms")
+
+
+@dataclass(frozen=True)
+class SilverTables:
+    bronze: TableRef
+    events: TableRef
+    quarantine: TableRef
+    identity: TableRef
+    sessions: TableRef
+    metrics: TableRef
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SilverTables:
+        s = settings.silver
+        return cls(*(table_ref(settings, name) for name in (
+            settings.bronze.table, s.events_table, s.quarantine_table, s.identity_table, s.sessions_table,
+            s.metrics_table)))
+
+
+def _schema_of(spark: SparkSession, transform) -> StructType:  # noqa: ANN001 - DataFrame -> DataFrame
+    return transform(spark.createDataFrame([], BRONZE_SCHEMA)).schema
+
+
+def ensure_silver_tables(spark: SparkSession, settings: Settings) -> SilverTables:
+    """Create (if missing) and register every table the silver stream writes."""
+    tables = SilverTables.from_settings(settings)
+    register = settings.lakehouse.register_tables
+    events_schema = _schema_of(spark, lambda b: silver_rows(validate(b), "schema", F.lit(None)))
+    quarantine_schema = _schema_of(spark, lambda b: quarantine_rows(validate(b), 0))
+    ensure_delta_table(spark, tables.events, events_schema, partition_by=("event_date",), register=register,
+                       comment="Validated contract events, one row per messageId, pseudonymised")
+    ensure_delta_table(spark, tables.quarantine, quarantine_schema, partition_by=("quarantine_date",),
+                       register=register, comment="Every rejected record with the rules it failed")
+    ensure_delta_table(spark, tables.identity, identity.IDENTITY_MAP_SCHEMA, register=register,
+                       comment="anonymousId -> userId, latest mapping wins")
+    ensure_delta_table(spark, tables.sessions, sessions.SESSIONS_SCHEMA, register=register,
+                       comment="Sessions per device (inactivity gap or client session id)")
+    ensure_delta_table(spark, tables.metrics, METRICS_SCHEMA, register=register,
+                       comment="Per query and micro-batch: rows in/out, quarantined, duplicates, latency")
+    return tables
+
+
+def _append(frame: DataFrame, ref: TableRef, batch_id: int) -> None:
+    (frame.write.format("delta").mode("append")
+     .option("txnAppId", f"{SILVER_QUERY}:{ref.name}").option("txnVersion", batch_id)
+     .save(ref.path))
+
+
+class SilverBatchWriter:
+    """The ``foreachBatch`` function of the refine_silver stream."""
+
+    def __init__(self, spark: SparkSession, settings: Settings, tables: SilverTables) -> None:
+        self.spark = spark
+        self.settings = settings
+        self.tables = tables
+        self.salt = privacy_salt(settings)
+        self.max_event_time: datetime | None = self._last_max_event_time()
+
+    def _last_max_event_time(self) -> datetime | None:
+        metrics = self.spark.read.format("delta").load(self.tables.metrics.path)
+        row = metrics.where(F.col("query") == SILVER_QUERY).agg(F.max("max_event_time")).first()
+        return row[0] if row else None
+
+    def _watermark(self) -> datetime | None:
+        if self.max_event_time is None:
+            return None
+        return self.max_event_time - timedelta(seconds=self.settings.silver.allowed_lateness_seconds)
+
+    def __call__(self, batch: DataFrame, batch_id: int) -> None:
+        started = time.time()
+        started_at = datetime.fromtimestamp(started, UTC)
+        s = self.settings.silver
+        checked = validate(batch, s.rules, s.max_payload_bytes, s.max_future_seconds).drop("_v", "_checks")
+        checked = checked.localCheckpoint(eager=True)  # parse once; every step below reuses it
+        rows_in = checked.count()
+
+        quarantined = quarantine_rows(checked, batch_id)
+        _append(quarantined, self.tables.quarantine, batch_id)
+        by_rule = {r["rule"]: r["count"] for r in quarantine_counts_by_rule(quarantined).collect()}
+        n_quarantined = checked.where(F.size("failed_rules") > 0).count()
+
+        accepted = first_per_message(checked.where(F.size("failed_rules") == 0))
+        watermark = self._watermark()
+        new_events = silver_rows(self._not_yet_in_silver(accepted), self.salt,
+                                 F.lit(watermark).cast("timestamp"))
+        new_events = new_events.localCheckpoint(eager=True)
+        _append(new_events, self.tables.events, batch_id)
+
+        summary = new_events.agg(
+            F.count("*").alias("rows_out"),
+            F.sum(F.col("is_late").cast("long")).alias("late_rows"),
+            F.max("event_time").alias("max_event_time"),
+            F.percentile_approx(F.col("silver_time").cast("double") - F.col("event_time").cast("double"),
+                                [0.5, 0.95, 0.99]).alias("latency"),
+            F.max(F.col("silver_time").cast("double") - F.col("event_time").cast("double")).alias("latency_max"),
+            F.percentile_approx(F.col("silver_time").cast("double") - F.col("kafka_timestamp").cast("double"),
+                                0.99).alias("ingest_p99"),
+        ).first()
+        warned = {r["rule"]: r["count"] for r in new_events.select(F.explode("warned_rules").alias("rule"))
+                  .groupBy("rule").count().collect()}
+        self._update_identity(new_events)
+        self._update_sessions(new_events)
+
+        rows_out = summary["rows_out"]
+        if summary["max_event_time"] is not None:
+            self.max_event_time = max(filter(None, [self.max_event_time, summary["max_event_time"]]))
+        latency = [x * 1000 for x in summary["latency"]] if summary["latency"] else [None] * 3
+        metrics_row = (
+            SILVER_QUERY, batch_id, started_at, rows_in, rows_out, n_quarantined, by_rule, warned,
+            rows_in - rows_out - n_quarantined, summary["late_rows"] or 0, summary["max_event_time"], watermark,
+            int((time.time() - started) * 1000), *latency,
+            summary["latency_max"] * 1000 if summary["latency_max"] is not None else None,
+            summary["ingest_p99"] * 1000 if summary["ingest_p99"] is not None else None,
+        )
+        _append(self.spark.createDataFrame([metrics_row], METRICS_SCHEMA), self.tables.metrics, batch_id)
+
+    def _not_yet_in_silver(self, accepted: DataFrame) -> DataFrame:
+        """Drop messageIds that silver already holds, looking back ``dedup_horizon_hours`` of
+        ingestion in the event dates this batch touches."""
+        dates = [r[0] for r in accepted.select("event_date").distinct().collect()]
+        if not dates:
+            return accepted
+        horizon = F.current_timestamp() - F.make_interval(hours=F.lit(self.settings.silver.dedup_horizon_hours))
+        seen = (
+            self.spark.read.format("delta").load(self.tables.events.path)
+            .where(F.col("event_date").isin(dates) & (F.col("ingest_time") >= horizon))
+            .select("message_id")
+        )
+        return accepted.join(seen, "message_id", "left_anti")
+
+    def _update_identity(self, new_events: DataFrame) -> None:
+        links = identity.latest_identity(identity.identity_links(new_events))
+        view = f"_identity_batch_{id(self)}"
+        links.createOrReplaceTempView(view)
+        self.spark.sql(identity.identity_merge_sql(f"delta.`{self.tables.identity.path}`", view))
+
+    def _update_sessions(self, new_events: DataFrame) -> None:
+        """Recompute the sessions of the devices in this batch from their silver events since the
+        day before the batch's earliest event, and replace those sessions."""
+        touched = new_events.select(sessions.device_id().alias("device_id"), "event_date") \
+            .groupBy("device_id").agg(F.min("event_date").alias("since"))
+        touched = touched.withColumn("since", F.date_sub("since", 1)).localCheckpoint(eager=True)
+        if touched.isEmpty():
+            return
+        history = (
+            self.spark.read.format("delta").load(self.tables.events.path)
+            .withColumn("device_id", sessions.device_id())
+            .join(F.broadcast(touched), "device_id")
+            .where(F.col("event_date") >= F.col("since"))
+            .drop("device_id", "since")
+        )
+        recomputed = sessions.sessionize(history, self.settings.silver.session_gap_seconds)
+        from delta.tables import DeltaTable
+
+        target = DeltaTable.forPath(self.spark, self.tables.sessions.path)
+        window = touched.withColumn("since_ts", F.col("since").cast("timestamp"))
+        replaced = (
+            recomputed.join(window.select("device_id", "since_ts"), "device_id")
+        )
+        # Delete the stale sessions of the touched devices, then insert the recomputed ones.
+        (target.alias("t")
+         .merge(window.alias("w"), "t.device_id = w.device_id AND t.session_start >= w.since_ts")
+         .whenMatchedDelete()
+         .execute())
+        # Not txn-guarded on purpose: a replayed batch deletes and recomputes the same sessions.
+        (replaced.drop("since_ts").select(*sessions.SESSIONS_SCHEMA.fieldNames())
+         .write.format("delta").mode("append").save(self.tables.sessions.path))
+
+
+def start_silver(spark: SparkSession, settings: Settings, trigger: str | None = None) -> StreamingQuery:
+    """bronze.events_raw (Delta stream) → the silver tables, via :class:`SilverBatchWriter`."""
+    tables = ensure_silver_tables(spark, settings)
+    writer = SilverBatchWriter(spark, settings, tables)
+    bronze = (spark.readStream.format("delta")
+              .option("maxFilesPerTrigger", settings.silver.max_files_per_trigger)
+              .load(tables.bronze.path))
+    return (
+        bronze.writeStream.queryName(SILVER_QUERY)
+        .foreachBatch(writer)
+        .option("checkpointLocation", checkpoint_path(settings, SILVER_QUERY))
+        .trigger(**trigger_kwargs(trigger or settings.silver.trigger))
+        .start()
+    )

@@ -1,0 +1,141 @@
+"""The silver batch writer on hand-built bronze batches and real Delta tables (no Kafka needed):
+dedup within a batch, across batches and across a restart; late events; quarantine; replayed
+batch ids; the audit."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from lakepulse import contract as c
+from lakepulse.bronze import BRONZE_SCHEMA
+from lakepulse.quality import audit
+from lakepulse.silver_stream import SilverBatchWriter, ensure_silver_tables
+from tests.helpers import make_settings
+
+pytestmark = pytest.mark.integration
+
+T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
+
+
+def _view(message_id: str, minutes: float, device: str = "dev-1", **extra) -> bytes:
+    event = c.track_event(c.PRODUCT_VIEWED, message_id=message_id, anonymous_id=device,
+                          timestamp=T0 + timedelta(minutes=minutes),
+                          properties={"product_id": "p-1", "price": 10.0},
+                          context={"ip": "198.51.100.23"})
+    event.update(extra)
+    return c.encode(event)
+
+
+class Bronze:
+    """Builds bronze-shaped batches with increasing offsets."""
+
+    def __init__(self, spark):
+        self.spark = spark
+        self.offset = 0
+
+    def batch(self, values: list[bytes | None]):
+        rows = []
+        now = datetime.now(UTC)
+        for value in values:
+            rows.append((None, value, "events", 0, self.offset, now, 0, now, now.date()))
+            self.offset += 1
+        return self.spark.createDataFrame(rows, BRONZE_SCHEMA)
+
+
+@pytest.fixture
+def silver(spark, tmp_path):
+    settings, _ = make_settings(tmp_path, "localhost:9", "events",
+                                silver={"allowed_lateness_seconds": 600},
+                                privacy={"salt": "test-salt", "salt_file": ""})
+    tables = ensure_silver_tables(spark, settings)
+    return settings, tables
+
+
+def _metrics(spark, tables):
+    return [r.asDict() for r in spark.read.format("delta").load(tables.metrics.path).orderBy("batch_id").collect()]
+
+
+def test_dedup_within_and_across_batches_and_a_restart(spark, silver):
+    settings, tables = silver
+    bronze = Bronze(spark)
+    writer = SilverBatchWriter(spark, settings, tables)
+    writer(bronze.batch([_view("m1", 0), _view("m1", 0), _view("m2", 1), b"{broken"]), 0)
+    writer(bronze.batch([_view("m2", 1), _view("m3", 2)]), 1)
+    restarted = SilverBatchWriter(spark, settings, tables)  # a new process: state comes from the tables
+    restarted(bronze.batch([_view("m1", 0), _view("m3", 2), _view("m4", 3)]), 2)
+
+    events = spark.read.format("delta").load(tables.events.path)
+    assert sorted(r.message_id for r in events.collect()) == ["m1", "m2", "m3", "m4"]
+    metrics = _metrics(spark, tables)
+    assert [(m["rows_in"], m["rows_out"], m["quarantined"], m["duplicates_dropped"]) for m in metrics] == [
+        (4, 2, 1, 1), (2, 1, 0, 1), (3, 1, 0, 2)]
+    assert metrics[0]["quarantined_by_rule"] == {c.RULE_JSON_OBJECT: 1}
+    result = audit(spark, settings)
+    assert (result.silver_rows, result.quarantine_rows, result.duplicates_dropped) == (4, 1, 4)
+    # Per-batch sums and table counts agree; only the bronze check fails, because these batches
+    # were handed to the writer directly and never went through bronze.events_raw.
+    assert result.problems == ["batches recorded 9 rows in, bronze holds only 0"]
+
+
+def test_a_replayed_batch_id_writes_nothing_twice(spark, silver):
+    settings, tables = silver
+    bronze = Bronze(spark)
+    batch = bronze.batch([_view("a", 0), b"not json"])
+    writer = SilverBatchWriter(spark, settings, tables)
+    writer(batch, 0)
+    writer(batch, 0)  # the stream re-runs batch 0 after a crash
+    read = spark.read.format("delta").load
+    assert read(tables.events.path).count() == 1
+    assert read(tables.quarantine.path).count() == 1
+    assert read(tables.metrics.path).count() == 1
+
+
+def test_late_events_are_kept_and_counted(spark, silver):
+    settings, tables = silver
+    bronze = Bronze(spark)
+    writer = SilverBatchWriter(spark, settings, tables)
+    writer(bronze.batch([_view("now", 60)]), 0)
+    # watermark is now T0+60min − 10 min = T0+50min
+    writer(bronze.batch([_view("on-time", 55), _view("late", 49), _view("edge", 50)]), 1)
+    rows = {r.message_id: r.is_late for r in spark.read.format("delta").load(tables.events.path).collect()}
+    assert rows == {"now": False, "on-time": False, "late": True, "edge": False}
+    metrics = _metrics(spark, tables)
+    assert [m["late_rows"] for m in metrics] == [0, 1]
+    assert metrics[1]["watermark"] == (T0 + timedelta(minutes=50)).replace(tzinfo=None)
+
+
+def test_quarantine_keeps_raw_bytes_coordinates_and_all_failed_rules(spark, silver):
+    settings, tables = silver
+    bronze = Bronze(spark)
+    bad = c.encode({"type": "track", "event": "Nope", "timestamp": "soon"})
+    writer = SilverBatchWriter(spark, settings, tables)
+    writer(bronze.batch([bad, b"\xff\xfe"]), 0)
+    rows = spark.read.format("delta").load(tables.quarantine.path).orderBy("offset").collect()
+    assert [(bytes(r.value), r.offset, r.failed_rules) for r in rows] == [
+        (bad, 0, [c.RULE_MESSAGE_ID, c.RULE_IDENTITY, c.RULE_KNOWN_EVENT, c.RULE_TIMESTAMP_PARSEABLE]),
+        (b"\xff\xfe", 1, [c.RULE_JSON_OBJECT]),
+    ]
+    by_rule = _metrics(spark, tables)[0]["quarantined_by_rule"]
+    assert by_rule == {c.RULE_MESSAGE_ID: 1, c.RULE_IDENTITY: 1, c.RULE_KNOWN_EVENT: 1,
+                       c.RULE_TIMESTAMP_PARSEABLE: 1, c.RULE_JSON_OBJECT: 1}
+
+
+def test_identity_and_sessions_follow_the_events(spark, silver):
+    settings, tables = silver
+    bronze = Bronze(spark)
+    writer = SilverBatchWriter(spark, settings, tables)
+    identify = c.encode(c.identify_event(message_id="i1", user_id="user-9", anonymous_id="dev-1",
+                                         timestamp=T0 + timedelta(minutes=5),
+                                         traits={"email": "Ann.Smith@example.com"}))
+    writer(bronze.batch([_view("v1", 0), _view("v2", 10), identify]), 0)
+    writer(bronze.batch([_view("v3", 45)]), 1)  # 35 min after v2: a new session
+    identity = spark.read.format("delta").load(tables.identity.path).collect()
+    assert [(r.anonymous_id, r.user_id) for r in identity] == [("dev-1", "user-9")]
+    sessions = spark.read.format("delta").load(tables.sessions.path).orderBy("session_start").collect()
+    assert [(s.device_id, s.events, s.product_views) for s in sessions] == [("dev-1", 3, 2), ("dev-1", 1, 1)]
+    traits = spark.read.format("delta").load(tables.events.path).where("message_id = 'i1'").first().traits
+    assert "example.com" not in traits and "Ann" not in traits
+    assert json.loads(traits)["email"].startswith("h:")
