@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, Row, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.streaming import StreamingQuery
 from pyspark.sql.types import (
@@ -37,15 +37,10 @@ from pyspark.sql.types import (
 
 from lakepulse import identity, sessions
 from lakepulse.bronze import BRONZE_SCHEMA
+from lakepulse.contract import RULE_NAMES
 from lakepulse.io.delta import ensure_delta_table, trigger_kwargs
 from lakepulse.settings import Settings, privacy_salt
-from lakepulse.silver import (
-    first_per_message,
-    quarantine_counts_by_rule,
-    quarantine_rows,
-    silver_rows,
-    validate,
-)
+from lakepulse.silver import first_per_message, quarantine_rows, silver_rows, validate
 from lakepulse.tables import TableRef, checkpoint_path, table_ref
 
 SILVER_QUERY = "refine_silver"
@@ -145,52 +140,44 @@ class SilverBatchWriter:
         s = self.settings.silver
         checked = validate(batch, s.rules, s.max_payload_bytes, s.max_future_seconds).drop("_v", "_checks")
         checked = checked.localCheckpoint(eager=True)  # parse once; every step below reuses it
-        rows_in = checked.count()
+        rejected = F.size("failed_rules") > 0
+        counts = checked.agg(
+            F.count("*").alias("rows_in"),
+            F.sum(rejected.cast("long")).alias("quarantined"),
+            F.collect_set(F.when(~rejected, F.col("event_date"))).alias("dates"),
+            *[F.sum(F.array_contains("failed_rules", rule).cast("long")).alias(rule) for rule in RULE_NAMES],
+        ).first()
+        rows_in, n_quarantined = counts["rows_in"], counts["quarantined"] or 0
+        by_rule = {rule: counts[rule] for rule in RULE_NAMES if counts[rule]}
+        if n_quarantined:
+            _append(quarantine_rows(checked, batch_id), self.tables.quarantine, batch_id)
 
-        quarantined = quarantine_rows(checked, batch_id)
-        _append(quarantined, self.tables.quarantine, batch_id)
-        by_rule = {r["rule"]: r["count"] for r in quarantine_counts_by_rule(quarantined).collect()}
-        n_quarantined = checked.where(F.size("failed_rules") > 0).count()
-
-        accepted = first_per_message(checked.where(F.size("failed_rules") == 0))
         watermark = self._watermark()
-        new_events = silver_rows(self._not_yet_in_silver(accepted), self.salt,
+        accepted = first_per_message(checked.where(~rejected))
+        new_events = silver_rows(self._not_yet_in_silver(accepted, counts["dates"]), self.salt,
                                  F.lit(watermark).cast("timestamp"))
         new_events = new_events.localCheckpoint(eager=True)
-        _append(new_events, self.tables.events, batch_id)
-
-        summary = new_events.agg(
-            F.count("*").alias("rows_out"),
-            F.sum(F.col("is_late").cast("long")).alias("late_rows"),
-            F.max("event_time").alias("max_event_time"),
-            F.percentile_approx(F.col("silver_time").cast("double") - F.col("event_time").cast("double"),
-                                [0.5, 0.95, 0.99]).alias("latency"),
-            F.max(F.col("silver_time").cast("double") - F.col("event_time").cast("double")).alias("latency_max"),
-            F.percentile_approx(F.col("silver_time").cast("double") - F.col("kafka_timestamp").cast("double"),
-                                0.99).alias("ingest_p99"),
-        ).first()
-        warned = {r["rule"]: r["count"] for r in new_events.select(F.explode("warned_rules").alias("rule"))
-                  .groupBy("rule").count().collect()}
-        self._update_identity(new_events)
-        self._update_sessions(new_events)
-
+        summary = _batch_summary(new_events)
         rows_out = summary["rows_out"]
-        if summary["max_event_time"] is not None:
+        if rows_out:
+            _append(new_events, self.tables.events, batch_id)
+            if summary["identity_links"]:
+                self._update_identity(new_events)
+            self._update_sessions(summary["devices"], summary["first_date"])
             self.max_event_time = max(filter(None, [self.max_event_time, summary["max_event_time"]]))
-        latency = [x * 1000 for x in summary["latency"]] if summary["latency"] else [None] * 3
+
+        latency = summary["latency"] or [None, None, None]
         metrics_row = (
-            SILVER_QUERY, batch_id, started_at, rows_in, rows_out, n_quarantined, by_rule, warned,
+            SILVER_QUERY, batch_id, started_at, rows_in, rows_out, n_quarantined, by_rule,
+            {rule: summary[f"warned_{rule}"] for rule in RULE_NAMES if summary[f"warned_{rule}"]},
             rows_in - rows_out - n_quarantined, summary["late_rows"] or 0, summary["max_event_time"], watermark,
-            int((time.time() - started) * 1000), *latency,
-            summary["latency_max"] * 1000 if summary["latency_max"] is not None else None,
-            summary["ingest_p99"] * 1000 if summary["ingest_p99"] is not None else None,
+            int((time.time() - started) * 1000), *latency, summary["latency_max"], summary["ingest_p99"],
         )
         _append(self.spark.createDataFrame([metrics_row], METRICS_SCHEMA), self.tables.metrics, batch_id)
 
-    def _not_yet_in_silver(self, accepted: DataFrame) -> DataFrame:
+    def _not_yet_in_silver(self, accepted: DataFrame, dates: list) -> DataFrame:
         """Drop messageIds that silver already holds, looking back ``dedup_horizon_hours`` of
-        ingestion in the event dates this batch touches."""
-        dates = [r[0] for r in accepted.select("event_date").distinct().collect()]
+        ingestion in the event dates this batch touches (files outside them are skipped)."""
         if not dates:
             return accepted
         horizon = F.current_timestamp() - F.make_interval(hours=F.lit(self.settings.silver.dedup_horizon_hours))
@@ -207,37 +194,48 @@ class SilverBatchWriter:
         links.createOrReplaceTempView(view)
         self.spark.sql(identity.identity_merge_sql(f"delta.`{self.tables.identity.path}`", view))
 
-    def _update_sessions(self, new_events: DataFrame) -> None:
-        """Recompute the sessions of the devices in this batch from their silver events since the
-        day before the batch's earliest event, and replace those sessions."""
-        touched = new_events.select(sessions.device_id().alias("device_id"), "event_date") \
-            .groupBy("device_id").agg(F.min("event_date").alias("since"))
-        touched = touched.withColumn("since", F.date_sub("since", 1)).localCheckpoint(eager=True)
-        if touched.isEmpty():
-            return
-        history = (
-            self.spark.read.format("delta").load(self.tables.events.path)
-            .withColumn("device_id", sessions.device_id())
-            .join(F.broadcast(touched), "device_id")
-            .where(F.col("event_date") >= F.col("since"))
-            .drop("device_id", "since")
-        )
-        recomputed = sessions.sessionize(history, self.settings.silver.session_gap_seconds)
+    def _update_sessions(self, devices: list[str], first_date) -> None:  # noqa: ANN001 - a date
+        """Recompute the sessions of ``devices`` from their silver events since the day before the
+        batch's earliest event date, and replace their sessions that start in that period.
+
+        Not txn-guarded on purpose: a replayed batch deletes and recomputes the same sessions.
+        """
         from delta.tables import DeltaTable
 
-        target = DeltaTable.forPath(self.spark, self.tables.sessions.path)
-        window = touched.withColumn("since_ts", F.col("since").cast("timestamp"))
-        replaced = (
-            recomputed.join(window.select("device_id", "since_ts"), "device_id")
+        since = first_date - timedelta(days=1)
+        history = (
+            self.spark.read.format("delta").load(self.tables.events.path)
+            .where((F.col("event_date") >= F.lit(since)) & sessions.device_id().isin(devices))
         )
-        # Delete the stale sessions of the touched devices, then insert the recomputed ones.
-        (target.alias("t")
-         .merge(window.alias("w"), "t.device_id = w.device_id AND t.session_start >= w.since_ts")
-         .whenMatchedDelete()
-         .execute())
-        # Not txn-guarded on purpose: a replayed batch deletes and recomputes the same sessions.
-        (replaced.drop("since_ts").select(*sessions.SESSIONS_SCHEMA.fieldNames())
-         .write.format("delta").mode("append").save(self.tables.sessions.path))
+        recomputed = sessions.sessionize(history, self.settings.silver.session_gap_seconds)
+        DeltaTable.forPath(self.spark, self.tables.sessions.path).delete(
+            F.col("device_id").isin(devices) & (F.col("session_start") >= F.lit(since).cast("timestamp"))
+        )
+        recomputed.write.format("delta").mode("append").save(self.tables.sessions.path)
+
+
+def _seconds_between(later: str, earlier: str) -> Column:
+    return F.col(later).cast("double") - F.col(earlier).cast("double")
+
+
+def _batch_summary(new_events: DataFrame) -> Row:
+    """Everything the batch needs to know about its new silver rows, in one Spark job."""
+    has_link = ((F.col("type").isin("identify", "alias"))
+                | (F.col("anonymous_id").isNotNull() & F.col("user_id").isNotNull()))
+    return new_events.agg(
+        F.count("*").alias("rows_out"),
+        F.sum(F.col("is_late").cast("long")).alias("late_rows"),
+        F.max("event_time").alias("max_event_time"),
+        F.min("event_date").alias("first_date"),
+        F.sum(has_link.cast("long")).alias("identity_links"),
+        F.collect_set(sessions.device_id()).alias("devices"),
+        F.expr("transform(percentile_approx(unix_millis(silver_time) - unix_millis(event_time), "
+               "array(0.5, 0.95, 0.99)), x -> CAST(x AS DOUBLE))").alias("latency"),
+        F.max(_seconds_between("silver_time", "event_time") * 1000).alias("latency_max"),
+        F.expr("CAST(percentile_approx(unix_millis(silver_time) - unix_millis(kafka_timestamp), 0.99) AS DOUBLE)")
+        .alias("ingest_p99"),
+        *[F.sum(F.array_contains("warned_rules", rule).cast("long")).alias(f"warned_{rule}") for rule in RULE_NAMES],
+    ).first()
 
 
 def start_silver(spark: SparkSession, settings: Settings, trigger: str | None = None) -> StreamingQuery:

@@ -51,6 +51,8 @@ def session_conf(settings: Settings, *, local: bool) -> dict[str, str]:
             "spark.driver.memory": settings.spark.driver_memory,
             "spark.sql.adaptive.coalescePartitions.initialPartitionNum": str(settings.spark.shuffle_partitions),
             "spark.default.parallelism": str(settings.spark.shuffle_partitions),
+            # Delta rebuilds table state with 50 tasks by default: far too many on a small machine.
+            "spark.databricks.delta.snapshotPartitions": str(settings.spark.shuffle_partitions),
             "spark.sql.warehouse.dir": settings.resolve_path(os.path.join(settings.lakehouse.root, "_warehouse")),
             "spark.driver.extraJavaOptions": "-Dderby.system.home=" + settings.resolve_path(settings.lakehouse.root),
         })
