@@ -192,7 +192,8 @@ class SilverBatchWriter:
         links = identity.latest_identity(identity.identity_links(new_events))
         view = f"_identity_batch_{id(self)}"
         links.createOrReplaceTempView(view)
-        self.spark.sql(identity.identity_merge_sql(f"delta.`{self.tables.identity.path}`", view))
+        # The view lives in the micro-batch's own session (foreachBatch clones the session).
+        links.sparkSession.sql(identity.identity_merge_sql(f"delta.`{self.tables.identity.path}`", view))
 
     def _update_sessions(self, devices: list[str], first_date) -> None:  # noqa: ANN001 - a date
         """Recompute the sessions of ``devices`` from their silver events since the day before the
