@@ -26,11 +26,12 @@ def _say(message: str) -> None:
 def run(args: argparse.Namespace, settings: Settings) -> int:
     from lakepulse.io.kafka import KafkaEventSink, ensure_topics
     from lakepulse.kafka_local import ensure_kafka
+    from lakepulse.metrics import ProgressRecorder
     from lakepulse.quality import audit, format_audit
+    from lakepulse.silver_stream import start_silver
     from lakepulse.simulate.runner import ground_truth_path, run_simulation
     from lakepulse.spark import build_session
     from lakepulse.streams import start_bronze
-    from lakepulse.silver_stream import start_silver
 
     bootstrap = ensure_kafka(settings)
     topic = settings.kafka.events_topic
@@ -44,7 +45,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
     spark = build_session(settings, "demo")
     _say("bronze: Kafka → bronze.events_raw (available-now)")
-    start_bronze(spark, settings, "available_now").awaitTermination()
+    bronze = start_bronze(spark, settings, "available_now")
+    bronze.awaitTermination()
+    ProgressRecorder(spark, settings, bronze).record()
     _say("silver: bronze → silver.events, quarantine, identity map, sessions (available-now)")
     start_silver(spark, settings, "available_now").awaitTermination()
 

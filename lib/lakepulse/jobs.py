@@ -48,8 +48,10 @@ def add_job_arguments(parser: argparse.ArgumentParser) -> None:
                         help="available_now (catch up, then exit) or an interval like '10 seconds'")
 
 
-def await_queries(queries: list[StreamingQuery], spark: SparkSession) -> int:
-    """Wait until every query ends (or SIGTERM/SIGINT stops them); 1 if any failed."""
+def await_queries(queries: list[StreamingQuery], on_tick: Callable[[], object] = lambda: None,
+                  tick_seconds: float = 5.0) -> int:
+    """Wait until every query ends (or SIGTERM/SIGINT stops them), calling ``on_tick`` every
+    ``tick_seconds`` and once at the end; 1 if any query failed."""
     stopping = False
 
     def stop(_signum: int, _frame: object) -> None:
@@ -58,11 +60,16 @@ def await_queries(queries: list[StreamingQuery], spark: SparkSession) -> int:
 
     previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
+        last_tick = time.monotonic()
         while not stopping and any(q.isActive for q in queries):
             time.sleep(0.5)
+            if time.monotonic() - last_tick >= tick_seconds:
+                on_tick()
+                last_tick = time.monotonic()
         for query in queries:
             if query.isActive:
                 query.stop()
+        on_tick()
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -73,11 +80,15 @@ def await_queries(queries: list[StreamingQuery], spark: SparkSession) -> int:
 
 
 def run_job(name: str, settings: Settings, args: argparse.Namespace) -> int:
+    from lakepulse.metrics import ProgressRecorder
     from lakepulse.spark import build_session
+    from lakepulse.streams import BRONZE_QUERY
 
     spark = build_session(settings, name)
     queries = JOBS[name](spark, settings, args)
-    return await_queries(queries, spark)
+    # Streams with a plain Delta sink are recorded in ops.pipeline_metrics from their progress.
+    recorders = [ProgressRecorder(spark, settings, q) for q in queries if q.name == BRONZE_QUERY]
+    return await_queries(queries, on_tick=lambda: [r.record() for r in recorders])
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:

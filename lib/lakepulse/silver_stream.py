@@ -26,46 +26,20 @@ from pyspark.sql import Column, DataFrame, Row, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.streaming import StreamingQuery
 from pyspark.sql.types import (
-    DoubleType,
-    LongType,
-    MapType,
-    StringType,
-    StructField,
     StructType,
-    TimestampType,
 )
 
 from lakepulse import identity, sessions
 from lakepulse.bronze import BRONZE_SCHEMA
 from lakepulse.contract import RULE_NAMES
 from lakepulse.io.delta import ensure_delta_table, trigger_kwargs
+from lakepulse.metrics import METRICS_SCHEMA, append_metrics, ensure_metrics_table
 from lakepulse.settings import Settings, privacy_salt
 from lakepulse.silver import first_per_message, quarantine_rows, silver_rows, validate
 from lakepulse.tables import TableRef, checkpoint_path, table_ref
 
 SILVER_QUERY = "refine_silver"
 
-METRICS_SCHEMA = StructType([
-    StructField("query", StringType(), False),
-    StructField("batch_id", LongType(), False),
-    StructField("started_at", TimestampType()),
-    StructField("rows_in", LongType()),
-    StructField("rows_out", LongType()),
-    StructField("quarantined", LongType()),
-    StructField("quarantined_by_rule", MapType(StringType(), LongType())),
-    StructField("warned_by_rule", MapType(StringType(), LongType())),
-    StructField("duplicates_dropped", LongType()),
-    StructField("late_rows", LongType()),
-    StructField("max_event_time", TimestampType()),
-    StructField("watermark", TimestampType()),
-    StructField("batch_duration_ms", LongType()),
-    StructField("latency_p50_ms", DoubleType()),
-    StructField("latency_p95_ms", DoubleType()),
-    StructField("latency_p99_ms", DoubleType()),
-    StructField("latency_max_ms", DoubleType()),
-    StructField("ingest_latency_p99_ms", DoubleType()),
-])
-LATENCY_COLUMNS = ("latency_p50_ms", "latency_p95_ms", "latency_p99_ms", "latency_max_ms", "ingest_latency_p99_ms")
 
 
 @dataclass(frozen=True)
@@ -103,8 +77,7 @@ def ensure_silver_tables(spark: SparkSession, settings: Settings) -> SilverTable
                        comment="anonymousId -> userId, latest mapping wins")
     ensure_delta_table(spark, tables.sessions, sessions.SESSIONS_SCHEMA, register=register,
                        comment="Sessions per device (inactivity gap or client session id)")
-    ensure_delta_table(spark, tables.metrics, METRICS_SCHEMA, register=register,
-                       comment="Per query and micro-batch: rows in/out, quarantined, duplicates, latency")
+    ensure_metrics_table(spark, settings)
     return tables
 
 
@@ -173,7 +146,8 @@ class SilverBatchWriter:
             rows_in - rows_out - n_quarantined, summary["late_rows"] or 0, summary["max_event_time"], watermark,
             int((time.time() - started) * 1000), *latency, summary["latency_max"], summary["ingest_p99"],
         )
-        _append(self.spark.createDataFrame([metrics_row], METRICS_SCHEMA), self.tables.metrics, batch_id)
+        append_metrics(self.spark.createDataFrame([metrics_row], METRICS_SCHEMA), self.tables.metrics,
+                       SILVER_QUERY, batch_id)
 
     def _not_yet_in_silver(self, accepted: DataFrame, dates: list) -> DataFrame:
         """Drop messageIds that silver already holds, looking back ``dedup_horizon_hours`` of

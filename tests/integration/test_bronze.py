@@ -11,6 +11,7 @@ import time
 import pytest
 
 from lakepulse.io.kafka import KafkaEventSink, ensure_topics
+from lakepulse.metrics import ProgressRecorder
 from lakepulse.paths import project_root
 from lakepulse.streams import start_bronze
 from lakepulse.tables import table_ref
@@ -43,6 +44,12 @@ def _send(bootstrap: str, topic: str, records) -> None:
             sink.send(key, value)
 
 
+def _ingest(spark, settings) -> None:
+    query = start_bronze(spark, settings, "available_now")
+    query.awaitTermination()
+    ProgressRecorder(spark, settings, query).record()
+
+
 def _bronze_by_offset(path: str) -> dict[tuple[int, int], tuple[bytes | None, bytes | None]]:
     table = read_delta_rs(path, 'SELECT "partition", "offset", "key", "value" FROM t')
     rows = table.to_pylist()
@@ -58,7 +65,7 @@ def test_available_now_ingests_every_record_once_with_identical_bytes(spark, kaf
     bronze_path = table_ref(settings, settings.bronze.table).path
 
     _send(kafka_bootstrap, topic, _awkward_records(500))
-    start_bronze(spark, settings, "available_now").awaitTermination()
+    _ingest(spark, settings)
     in_kafka = read_topic(kafka_bootstrap, topic)
     assert len(in_kafka) == 500
     assert {p for p, _ in in_kafka} == {0, 1, 2}
@@ -69,13 +76,17 @@ def test_available_now_ingests_every_record_once_with_identical_bytes(spark, kaf
     not_utf8 = spark.read.format("delta").load(bronze_path).where("value IS NOT NULL AND NOT is_valid_utf8(CAST(value AS STRING))")
     assert not_utf8.count() == 100
 
-    start_bronze(spark, settings, "available_now").awaitTermination()  # nothing new
+    _ingest(spark, settings)  # nothing new
     assert len(_bronze_by_offset(bronze_path)) == 500
 
     _send(kafka_bootstrap, topic, _awkward_records(120, start=500))
-    start_bronze(spark, settings, "available_now").awaitTermination()
+    _ingest(spark, settings)
     assert _bronze_by_offset(bronze_path) == read_topic(kafka_bootstrap, topic)
     assert len(read_topic(kafka_bootstrap, topic)) == 620
+
+    metrics = spark.read.format("delta").load(table_ref(settings, settings.silver.metrics_table).path)
+    recorded = metrics.where("query = 'ingest_bronze'").selectExpr("count(*)", "sum(rows_in)").first()
+    assert tuple(recorded) == (2, 620)  # one row per executed batch; the idle run recorded none
 
     details = spark.sql(f"DESCRIBE DETAIL delta.`{bronze_path}`").first()
     assert details["partitionColumns"] == ["ingest_date"]

@@ -12,7 +12,7 @@ import pytest
 from lakepulse import contract as c
 from lakepulse.bronze import BRONZE_SCHEMA
 from lakepulse.quality import audit
-from lakepulse.silver_stream import SilverBatchWriter, ensure_silver_tables
+from lakepulse.silver_stream import SILVER_QUERY, SilverBatchWriter, ensure_silver_tables
 from tests.helpers import make_settings
 
 pytestmark = pytest.mark.integration
@@ -139,3 +139,27 @@ def test_identity_and_sessions_follow_the_events(spark, silver):
     traits = spark.read.format("delta").load(tables.events.path).where("message_id = 'i1'").first().traits
     assert "example.com" not in traits and "Ann" not in traits
     assert json.loads(traits)["email"].startswith("h:")
+
+
+def test_audit_fails_and_the_command_exits_1_when_counts_do_not_reconcile(spark, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from lakepulse.metrics import METRICS_SCHEMA, append_metrics
+
+    settings, settings_file = make_settings(tmp_path, "localhost:9", "events",
+                                            privacy={"salt": "test-salt", "salt_file": ""})
+    tables = ensure_silver_tables(spark, settings)
+    SilverBatchWriter(spark, settings, tables)(Bronze(spark).batch([_view("a", 0)]), 0)
+    bogus = (SILVER_QUERY, 99, None, 5, 1, 1, {}, {}, 1, 0, None, None, 0, None, None, None, None, None)
+    append_metrics(spark.createDataFrame([bogus], METRICS_SCHEMA), tables.metrics, SILVER_QUERY, 99)
+
+    problems = audit(spark, settings).problems
+    assert problems[0] == "batch 99: rows_in 5 != silver 1 + quarantined 1 + duplicates 1"
+    assert "silver.events holds 1 rows, batches recorded 2" in problems
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LAKEPULSE_")}
+    result = subprocess.run([sys.executable, "-m", "lakepulse.cli", "--settings", str(settings_file), "audit"],
+                            capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 1
+    assert "AUDIT FAILED" in result.stdout and "batch 99: rows_in 5" in result.stdout
