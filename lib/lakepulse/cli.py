@@ -27,10 +27,14 @@ COMMANDS = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="lakepulse", description=__doc__.splitlines()[0])
+def _add_settings_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--env", default=None, help="settings environment: conf/<env>.yaml (default local)")
     parser.add_argument("--settings", default=None, help="path to a settings file (overrides --env)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lakepulse", description=__doc__.splitlines()[0])
+    _add_settings_arguments(parser)
     commands = parser.add_subparsers(dest="command", required=True)
     for name, (module, help_text) in COMMANDS.items():
         sub = commands.add_parser(name, help=help_text, description=help_text)
@@ -39,8 +43,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def command_main(name: str, argv: list[str] | None = None) -> int:
+    """Run one sub-command as its own program (``jobs/simulate.py``, ``jobs/replay.py``)."""
+    module, help_text = COMMANDS[name]
+    parser = argparse.ArgumentParser(prog=f"jobs/{name}.py", description=help_text)
+    _add_settings_arguments(parser)
+    importlib.import_module(module).add_arguments(parser)
+    parser.set_defaults(_module=module)
+    return _run(parse_with_passthrough(parser, sys.argv[1:] if argv is None else argv))
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = parse_with_passthrough(build_parser(), sys.argv[1:] if argv is None else argv)
+    return _run(parse_with_passthrough(build_parser(), sys.argv[1:] if argv is None else argv))
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         settings = load_settings(args.env, args.settings)
         return importlib.import_module(args._module).run(args, settings)

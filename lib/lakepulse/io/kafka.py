@@ -7,7 +7,7 @@ and options come from :class:`lakepulse.settings.KafkaSettings`.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from confluent_kafka import KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
@@ -16,6 +16,14 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
     from lakepulse.settings import KafkaSettings
+
+
+class EventSink(Protocol):
+    """Where producers (simulator, replay) put records: :class:`KafkaEventSink`, or :class:`ListSink`."""
+
+    def send(self, key: bytes | None, value: bytes | None) -> None: ...
+
+    def flush(self, timeout: float = ...) -> None: ...
 
 
 class KafkaEventSink:

@@ -16,18 +16,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from itertools import islice
-from typing import Any, Protocol, TextIO
+from typing import Any, TextIO
 
 from lakepulse.contract import ORDER_CANCELLED, ORDER_COMPLETED, encode, message_key
+from lakepulse.io.kafka import EventSink
 from lakepulse.replay.source import REPLAY_ERROR_TYPE, ReplayRecord
-
-
-class EventSink(Protocol):
-    """Where records go: :class:`lakepulse.io.kafka.KafkaEventSink`, or ``ListSink`` in tests."""
-
-    def send(self, key: bytes | None, value: bytes | None) -> None: ...
-
-    def flush(self, timeout: float = ...) -> None: ...
 
 
 @dataclass

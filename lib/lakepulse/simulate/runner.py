@@ -16,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
-from lakepulse.replay.runner import EventSink
+from lakepulse.io.kafka import EventSink
 from lakepulse.settings import Settings, SimulatorSettings
 from lakepulse.simulate.generator import Simulation
 from lakepulse.simulate.truth import GroundTruth
