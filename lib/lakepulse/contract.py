@@ -262,6 +262,34 @@ PRODUCT_SCHEMA = StructType([
 ])
 CAMPAIGN_FIELDS = ("name", "source", "medium", "term", "content")
 PAGE_FIELDS = ("path", "url", "referrer", "title")
+# The envelope as a Spark schema, for readers that want the contract as a struct (from_json,
+# SQL users, other jobs). Free-form objects (properties, traits, context.traits) stay JSON text.
+# Silver parses through a VARIANT instead (parse_events) so it can also tell a JSON number from a
+# numeric string, which a fixed schema silently converts.
+EVENT_SCHEMA = StructType([
+    StructField("type", StringType()),
+    StructField("messageId", StringType()),
+    StructField("anonymousId", StringType()),
+    StructField("userId", StringType()),
+    StructField("timestamp", StringType()),
+    StructField("originalTimestamp", StringType()),
+    StructField("sentAt", StringType()),
+    StructField("receivedAt", StringType()),
+    StructField("context", StructType([
+        StructField("ip", StringType()),
+        StructField("userAgent", StringType()),
+        StructField("locale", StringType()),
+        StructField("sessionId", StringType()),
+        StructField("campaign", StructType([StructField(f, StringType()) for f in CAMPAIGN_FIELDS])),
+        StructField("page", StructType([StructField(f, StringType()) for f in PAGE_FIELDS])),
+        StructField("traits", StringType()),
+    ])),
+    StructField("event", StringType()),
+    StructField("name", StringType()),
+    StructField("properties", StringType()),
+    StructField("traits", StringType()),
+    StructField("previousId", StringType()),
+])
 TIME_FIELDS = {"timestamp": "timestamp", "originalTimestamp": "original_timestamp",
                "sentAt": "sent_at", "receivedAt": "received_at"}
 # No backslashes: the pattern is embedded in SQL string literals, which would eat them.

@@ -129,3 +129,15 @@ def test_a_page_identify_and_alias_pass(spark):
 def test_rule_modes_come_from_configuration(spark, mode, failed, warned):
     row = _results(spark, {"x": c.encode(_good(event="Custom Thing"))}, {c.RULE_KNOWN_EVENT: mode})["x"]
     assert (row["failed_rules"], row["warned_rules"]) == (failed, warned)
+
+
+def test_the_envelope_schema_reads_a_contract_event(spark):
+    from pyspark.sql import functions as F
+
+    event = _good()
+    frame = spark.createDataFrame([(c.encode(event).decode(),)], "value string")
+    row = frame.select(F.from_json("value", c.EVENT_SCHEMA).alias("e")).select("e.*").first()
+    assert set(c.EVENT_SCHEMA.fieldNames()) == set(c.ENVELOPE_FIELDS)
+    assert (row.type, row.messageId, row.anonymousId, row.event) == ("track", "m-1", "a-1", "Order Completed")
+    assert row.context.campaign.source == "google" and row.context.page.path == "/checkout"
+    assert json.loads(row.properties)["revenue"] == 25.5
