@@ -81,3 +81,16 @@ def read_delta_rs(path: str, sql: str = "SELECT * FROM t") -> pa.Table:
     from deltalake import DeltaTable, QueryBuilder
 
     return pa.table(QueryBuilder().register("t", DeltaTable(path)).execute(sql))
+
+
+def shared_data() -> Path:
+    """The team's real datasets: ``LAKEPULSE_SHARED_DATA``, else ``../shared/data`` next to the
+    checkout, else ``/work/shared/data`` (where a clone in a temporary folder still finds them)."""
+    import os
+
+    candidates = [os.environ.get("LAKEPULSE_SHARED_DATA"), project_root().parent / "shared" / "data",
+                  "/work/shared/data"]
+    for candidate in filter(None, candidates):
+        if Path(candidate).is_dir():
+            return Path(candidate)
+    return project_root().parent / "shared" / "data"

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import re
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -19,11 +18,11 @@ from lakepulse.replay.runner import replay
 from lakepulse.silver_stream import SILVER_QUERY, SilverTables, start_silver
 from lakepulse.simulate.runner import run_simulation
 from lakepulse.streams import start_bronze
-from tests.helpers import make_settings, read_topic, unique_topic
+from tests.helpers import make_settings, read_topic, shared_data, unique_topic
 
 pytestmark = pytest.mark.integration
 
-REES46 = Path(__file__).resolve().parents[3] / "shared" / "data" / "rees46" / "2019-10-01-first-hours.csv"
+REES46 = shared_data() / "rees46" / "2019-10-01-first-hours.csv"
 EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 
 

@@ -15,10 +15,11 @@ from lakepulse.io.kafka import ListSink
 from lakepulse.replay.online_retail import normalise_customer_id, online_retail_records
 from lakepulse.replay.runner import replay
 from lakepulse.replay.source import REPLAY_NAMESPACE
+from tests.helpers import shared_data
 
 HEADER = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "online-retail"
-FULL_DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "online-retail"
+FULL_DATA = shared_data() / "online-retail"
 
 
 def write(tmp_path: Path, text: str, name: str = "2010-12-01.csv") -> Path:

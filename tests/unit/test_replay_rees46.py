@@ -16,9 +16,10 @@ from lakepulse.io.kafka import ListSink
 from lakepulse.replay.rees46 import rees46_records
 from lakepulse.replay.runner import replay
 from lakepulse.replay.source import REPLAY_NAMESPACE, ReplayError
+from tests.helpers import shared_data
 
 HEADER = "event_time,event_type,product_id,category_id,category_code,brand,price,user_id,user_session\n"
-REES46_SAMPLE = Path(__file__).resolve().parents[3] / "shared" / "data" / "rees46" / "2019-10-01-first-hours.csv"
+REES46_SAMPLE = shared_data() / "rees46" / "2019-10-01-first-hours.csv"
 
 
 def write(tmp_path: Path, text: str, name: str = "sample.csv") -> Path:
