@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.streaming import StreamingQuery
 from pyspark.sql.types import (
@@ -22,7 +22,7 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
-from lakepulse.io.delta import ensure_delta_table
+from lakepulse.io.delta import append_once, ensure_delta_table
 from lakepulse.settings import Settings
 from lakepulse.tables import TableRef, table_ref
 
@@ -55,13 +55,6 @@ def ensure_metrics_table(spark: SparkSession, settings: Settings) -> TableRef:
     return ref
 
 
-def append_metrics(rows: DataFrame, ref: TableRef, query: str, version: int) -> None:
-    """Append metrics rows once per (query, version): a replayed batch writes nothing."""
-    (rows.write.format("delta").mode("append")
-     .option("txnAppId", f"{query}:{ref.name}").option("txnVersion", version)
-     .save(ref.path))
-
-
 class ProgressRecorder:
     """Records the executed micro-batches of a running query from its progress reports."""
 
@@ -86,6 +79,6 @@ class ProgressRecorder:
                          report["durationMs"].get("triggerExecution"), None, None, None, None, None))
         if rows:
             version = max(r[1] for r in rows)
-            append_metrics(self.spark.createDataFrame(rows, METRICS_SCHEMA), self.ref, self.query.name, version)
+            append_once(self.spark.createDataFrame(rows, METRICS_SCHEMA), self.ref, self.query.name, version)
             self.last_batch = version
         return len(rows)

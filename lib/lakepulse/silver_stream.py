@@ -32,8 +32,8 @@ from pyspark.sql.types import (
 from lakepulse import identity, sessions
 from lakepulse.bronze import BRONZE_SCHEMA
 from lakepulse.contract import RULE_NAMES
-from lakepulse.io.delta import ensure_delta_table, trigger_kwargs
-from lakepulse.metrics import METRICS_SCHEMA, append_metrics, ensure_metrics_table
+from lakepulse.io.delta import append_once, ensure_delta_table, trigger_kwargs
+from lakepulse.metrics import METRICS_SCHEMA, ensure_metrics_table
 from lakepulse.settings import Settings, privacy_salt
 from lakepulse.silver import first_per_message, quarantine_rows, silver_rows, validate
 from lakepulse.tables import TableRef, checkpoint_path, table_ref
@@ -81,12 +81,6 @@ def ensure_silver_tables(spark: SparkSession, settings: Settings) -> SilverTable
     return tables
 
 
-def _append(frame: DataFrame, ref: TableRef, batch_id: int) -> None:
-    (frame.write.format("delta").mode("append")
-     .option("txnAppId", f"{SILVER_QUERY}:{ref.name}").option("txnVersion", batch_id)
-     .save(ref.path))
-
-
 class SilverBatchWriter:
     """The ``foreachBatch`` function of the refine_silver stream."""
 
@@ -123,7 +117,7 @@ class SilverBatchWriter:
         rows_in, n_quarantined = counts["rows_in"], counts["quarantined"] or 0
         by_rule = {rule: counts[rule] for rule in RULE_NAMES if counts[rule]}
         if n_quarantined:
-            _append(quarantine_rows(checked, batch_id), self.tables.quarantine, batch_id)
+            append_once(quarantine_rows(checked, batch_id), self.tables.quarantine, SILVER_QUERY, batch_id)
 
         watermark = self._watermark()
         accepted = first_per_message(checked.where(~rejected))
@@ -133,7 +127,7 @@ class SilverBatchWriter:
         summary = _batch_summary(new_events)
         rows_out = summary["rows_out"]
         if rows_out:
-            _append(new_events, self.tables.events, batch_id)
+            append_once(new_events, self.tables.events, SILVER_QUERY, batch_id)
             if summary["identity_links"]:
                 self._update_identity(new_events)
             self._update_sessions(summary["devices"], summary["first_date"])
@@ -146,8 +140,8 @@ class SilverBatchWriter:
             rows_in - rows_out - n_quarantined, summary["late_rows"] or 0, summary["max_event_time"], watermark,
             int((time.time() - started) * 1000), *latency, summary["latency_max"], summary["ingest_p99"],
         )
-        append_metrics(self.spark.createDataFrame([metrics_row], METRICS_SCHEMA), self.tables.metrics,
-                       SILVER_QUERY, batch_id)
+        append_once(self.spark.createDataFrame([metrics_row], METRICS_SCHEMA), self.tables.metrics,
+                    SILVER_QUERY, batch_id)
 
     def _not_yet_in_silver(self, accepted: DataFrame, dates: list) -> DataFrame:
         """Drop messageIds that silver already holds, looking back ``dedup_horizon_hours`` of

@@ -146,14 +146,15 @@ def test_audit_fails_and_the_command_exits_1_when_counts_do_not_reconcile(spark,
     import subprocess
     import sys
 
-    from lakepulse.metrics import METRICS_SCHEMA, append_metrics
+    from lakepulse.io.delta import append_once
+    from lakepulse.metrics import METRICS_SCHEMA
 
     settings, settings_file = make_settings(tmp_path, "localhost:9", "events",
                                             privacy={"salt": "test-salt", "salt_file": ""})
     tables = ensure_silver_tables(spark, settings)
     SilverBatchWriter(spark, settings, tables)(Bronze(spark).batch([_view("a", 0)]), 0)
     bogus = (SILVER_QUERY, 99, None, 5, 1, 1, {}, {}, 1, 0, None, None, 0, None, None, None, None, None)
-    append_metrics(spark.createDataFrame([bogus], METRICS_SCHEMA), tables.metrics, SILVER_QUERY, 99)
+    append_once(spark.createDataFrame([bogus], METRICS_SCHEMA), tables.metrics, SILVER_QUERY, 99)
 
     problems = audit(spark, settings).problems
     assert problems[0] == "batch 99: rows_in 5 != silver 1 + quarantined 1 + duplicates 1"

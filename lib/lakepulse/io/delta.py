@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.types import StructType
 
 from lakepulse.tables import TableRef
@@ -43,6 +43,14 @@ def ensure_delta_table(
     builder.execute()
     if register:
         register_table(spark, ref)
+
+
+def append_once(frame: DataFrame, ref: TableRef, writer: str, version: int) -> None:
+    """Append ``frame`` to ``ref`` unless ``writer`` already committed ``version`` (Delta's
+    ``txnAppId``/``txnVersion``): a micro-batch replayed after a crash is not written twice."""
+    (frame.write.format("delta").mode("append")
+     .option("txnAppId", f"{writer}:{ref.name}").option("txnVersion", version)
+     .save(ref.path))
 
 
 def register_table(spark: SparkSession, ref: TableRef) -> None:
