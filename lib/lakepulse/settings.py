@@ -35,7 +35,6 @@ ENV_PREFIX = "LAKEPULSE_"
 _NOT_SETTINGS = ("LAKEPULSE_ENV", "LAKEPULSE_HOME", "LAKEPULSE_CONF", "LAKEPULSE_TEST_BOOTSTRAP", "LAKEPULSE_PYTHON")
 _TRIGGER = re.compile(r"^(available_now|\d+ (milliseconds?|seconds?|minutes?))$")
 _BOOTSTRAP = re.compile(r"^[\w.\-]+:\d+(,[\w.\-]+:\d+)*$")
-_DURATION = re.compile(r"^\d+ (milliseconds?|seconds?|minutes?|hours?|days?)$")
 
 
 class SettingsError(Exception):

@@ -41,15 +41,11 @@ def validate(
     return contract.with_rule_results(parsed, rule_modes or {}, max_payload_bytes, max_future_seconds)
 
 
-def is_rejected() -> Column:
-    return F.size("failed_rules") > 0
-
-
 def quarantine_rows(checked: DataFrame, batch_id: int) -> DataFrame:
     """Rejected records: raw key/value bytes, Kafka coordinates, every failed rule, when."""
     now = F.current_timestamp()
     return (
-        checked.where(is_rejected())
+        checked.where(F.size("failed_rules") > 0)
         .withColumn("batch_id", F.lit(batch_id).cast("long"))
         .withColumn("quarantined_at", now)
         .withColumn("quarantine_date", F.to_date(now))
@@ -73,8 +69,3 @@ def silver_rows(accepted: DataFrame, salt: str, late_before: Column) -> DataFram
         .transform(lambda events: pseudonymise(events, salt))
         .select(*EVENT_COLUMNS)
     )
-
-
-def quarantine_counts_by_rule(quarantined: DataFrame) -> DataFrame:
-    """(rule, records) for a set of quarantine rows; a record counts once under each rule it failed."""
-    return quarantined.select(F.explode("failed_rules").alias("rule")).groupBy("rule").count()

@@ -17,10 +17,6 @@ class TableRef:
     name: str  # as used in SQL
     path: str  # Delta table location
 
-    @property
-    def schema(self) -> str:
-        return self.name.rsplit(".", 2)[-2] if self.name.count(".") >= 1 else "default"
-
 
 def table_ref(settings: Settings, logical_name: str) -> TableRef:
     """``logical_name`` is ``schema.table`` as written in settings, e.g. ``bronze.events_raw``."""
