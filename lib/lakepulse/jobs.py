@@ -31,10 +31,17 @@ def _refine_silver(spark: SparkSession, settings: Settings, args: argparse.Names
     return [start_silver(spark, settings, trigger=args.trigger)]
 
 
+def _build_gold(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> list[StreamingQuery]:
+    from lakepulse.gold.job import start_gold
+
+    return [start_gold(spark, settings, trigger=args.trigger)]
+
+
 # job name -> function starting its queries
 JOBS: dict[str, Callable[[SparkSession, Settings, argparse.Namespace], list[StreamingQuery]]] = {
     "ingest_bronze": _ingest_bronze,
     "refine_silver": _refine_silver,
+    "build_gold": _build_gold,
 }
 
 

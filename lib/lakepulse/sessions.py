@@ -79,6 +79,9 @@ SESSIONS_SCHEMA = StructType([
     StructField("converted", BooleanType(), False),
 ])
 
+# What identifies a session inside sessionize: device, client session id, gap session number.
+_SESSION_GROUP = ("device_id", "client_session_id", "session_number")
+
 # Hosts are compared without a leading "www." (see _host). Patterns are anchored: rlike searches.
 _SOCIAL_HOSTS = (r"(^|\.)(facebook\.com|fb\.com|fb\.me|instagram\.com|twitter\.com|x\.com|t\.co|linkedin\.com"
                  r"|lnkd\.in|tiktok\.com|pinterest\.[a-z.]+|pin\.it|youtube\.com|youtu\.be)$")
@@ -252,7 +255,7 @@ def _summarised(events: DataFrame) -> DataFrame:
     page_path = _blank_to_null("page_path")
     campaign_fields = {field: _blank_to_null(f"campaign_{field}") for field in ("name", "source", "medium")}
     campaign = F.struct(*(value.alias(field) for field, value in campaign_fields.items()))
-    sessions = events.groupBy("device_id", "client_session_id", "session_number").agg(
+    sessions = events.groupBy(*_SESSION_GROUP).agg(
         F.max_by("user_id", F.when(F.col("user_id").isNotNull(), position)).alias("user_id"),
         F.min("event_time").alias("session_start"),
         F.max("event_time").alias("session_end"),
@@ -283,9 +286,9 @@ def _summarised(events: DataFrame) -> DataFrame:
         "channel": channel("campaign.source", "campaign.medium", "landing.referrer", "landing.url"),
         "converted": F.col("orders") > 0,
     }
-    return sessions.select([
+    return sessions.select(*_SESSION_GROUP, *[
         derived.get(field.name, F.col(field.name)).cast(field.dataType).alias(field.name)
-        for field in SESSIONS_SCHEMA.fields
+        for field in SESSIONS_SCHEMA.fields if field.name not in _SESSION_GROUP
     ])
 
 
@@ -332,15 +335,31 @@ def sessionize(events: DataFrame, gap_seconds: int = DEFAULT_GAP_SECONDS) -> Dat
         sessions = silver_events.transform(sessionize)
         quick = silver_events.transform(lambda events: sessionize(events, gap_seconds=600))
     """
+    summary = _sessions_with_group(events, gap_seconds, "sessionize")[1]
+    return summary.select(*SESSIONS_SCHEMA.fieldNames())
+
+
+def _sessions_with_group(events: DataFrame, gap_seconds: int, caller: str) -> tuple[DataFrame, DataFrame]:
+    """(placed and numbered events, their sessions keyed by _SESSION_GROUP plus SESSIONS_SCHEMA)."""
     if isinstance(gap_seconds, bool) or not isinstance(gap_seconds, int) or gap_seconds <= 0:
-        raise ValueError(f"sessionize: gap_seconds must be a positive whole number of seconds, got {gap_seconds!r}")
+        raise ValueError(f"{caller}: gap_seconds must be a positive whole number of seconds, got {gap_seconds!r}")
     missing = [name for name in REQUIRED_COLUMNS if name not in events.columns]
     if missing:
-        raise ValueError(f"sessionize: events lack column(s) {', '.join(missing)}; expected silver.events rows")
-    return (
-        events
-        .transform(_placed)
-        .transform(_numbered(gap_seconds))
-        .transform(_first_order_events)
-        .transform(_summarised)
-    )
+        raise ValueError(f"{caller}: events lack column(s) {', '.join(missing)}; expected silver.events rows")
+    placed = events.transform(_placed).transform(_numbered(gap_seconds)).transform(_first_order_events)
+    return placed, placed.transform(_summarised)
+
+
+def session_events(events: DataFrame, gap_seconds: int = DEFAULT_GAP_SECONDS) -> DataFrame:
+    """Each event with its session: the input columns plus ``device_id``, ``session_key`` and the
+    session's ``channel`` and ``session_start`` — the same sessions :func:`sessionize` builds.
+
+    Example::
+
+        by_channel = silver_events.transform(session_events).groupBy("channel").count()
+    """
+    placed, summary = _sessions_with_group(events, gap_seconds, "session_events")
+    keys = summary.select(*_SESSION_GROUP, "session_key", "channel", "session_start")
+    joined = placed.join(keys, [placed[c].eqNullSafe(keys[c]) for c in _SESSION_GROUP], "inner")
+    return joined.select(*[placed[c] for c in events.columns], placed["device_id"], keys["session_key"],
+                         keys["channel"], keys["session_start"])

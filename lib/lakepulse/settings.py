@@ -150,6 +150,30 @@ class SilverSettings:
 
 
 @dataclass(frozen=True)
+class GoldSettings:
+    """The build_gold stream (silver → gold), the reports it publishes and the reports folder."""
+
+    trigger: str = "30 seconds"
+    user_profile_table: str = "gold.user_profile"
+    product_metrics_table: str = "gold.product_metrics"
+    user_activity_table: str = "gold.user_activity_hourly"
+    funnel_daily_table: str = "gold.funnel_daily"
+    # Closed (user, hour) windows of user_activity_hourly are published here as JSON.
+    reports_topic: str = "lakepulse.marketing_reports"
+    # A window closes when the latest event time seen passes its end by this much (the watermark).
+    report_delay_seconds: int = 600
+    # The default e-commerce funnel's conversion window.
+    funnel_window_seconds: int = 86_400
+    # Hot products compare the last N hours with the N hours before.
+    hot_products_hours: int = 24
+    max_files_per_trigger: int = 1000
+    # Charts and HTML reports; relative paths are under the project root.
+    reports_dir: str = ".lakepulse/lakehouse/reports"
+    # SQL views for common questions (one CREATE VIEW per .sql file).
+    sql_dir: str = "conf/sql"
+
+
+@dataclass(frozen=True)
 class PrivacySettings:
     # Never in the repository: set LAKEPULSE_PRIVACY__SALT, or name a salt_file (local runs create
     # one with a random salt, in the git-ignored runtime folder).
@@ -169,6 +193,7 @@ class Settings:
     bronze: BronzeSettings = field(default_factory=BronzeSettings)
     simulator: SimulatorSettings = field(default_factory=SimulatorSettings)
     silver: SilverSettings = field(default_factory=SilverSettings)
+    gold: GoldSettings = field(default_factory=GoldSettings)
     privacy: PrivacySettings = field(default_factory=PrivacySettings)
 
     def resolve_path(self, value: str) -> str:
@@ -350,7 +375,8 @@ def _validate(s: Settings, source: str, origins: dict[str, str]) -> None:
     if not _TRIGGER.match(s.bronze.trigger):
         fail("bronze.trigger", f"must be available_now or an interval like '10 seconds', got {s.bronze.trigger!r}")
     for name in ("bronze.table", "silver.events_table", "silver.quarantine_table", "silver.identity_table",
-                 "silver.sessions_table", "silver.metrics_table"):
+                 "silver.sessions_table", "silver.metrics_table", "gold.user_profile_table",
+                 "gold.product_metrics_table", "gold.user_activity_table", "gold.funnel_daily_table"):
         section, key = name.split(".")
         value = getattr(getattr(s, section), key)
         if not re.match(r"^\w+\.\w+$", value):
@@ -361,6 +387,16 @@ def _validate(s: Settings, source: str, origins: dict[str, str]) -> None:
                  "max_future_seconds", "max_files_per_trigger"):
         if getattr(s.silver, name) < 1:
             fail(f"silver.{name}", f"must be at least 1, got {getattr(s.silver, name)}")
+    if not _TRIGGER.match(s.gold.trigger):
+        fail("gold.trigger", f"must be available_now or an interval like '30 seconds', got {s.gold.trigger!r}")
+    if not s.gold.reports_topic:
+        fail("gold.reports_topic", "is empty")
+    for name in ("report_delay_seconds", "funnel_window_seconds", "hot_products_hours", "max_files_per_trigger"):
+        if getattr(s.gold, name) < 1:
+            fail(f"gold.{name}", f"must be at least 1, got {getattr(s.gold, name)}")
+    for name in ("reports_dir", "sql_dir"):
+        if not getattr(s.gold, name):
+            fail(f"gold.{name}", "is empty")
     from lakepulse.contract import RULE_NAMES
 
     for rule, mode in s.silver.rules.items():

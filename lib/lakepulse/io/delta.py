@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
 from lakepulse.tables import TableRef
@@ -51,6 +54,62 @@ def append_once(frame: DataFrame, ref: TableRef, writer: str, version: int) -> N
     (frame.write.format("delta").mode("append")
      .option("txnAppId", f"{writer}:{ref.name}").option("txnVersion", version)
      .save(ref.path))
+
+
+_TXN_APP_ID = "spark.databricks.delta.write.txnAppId"
+_TXN_VERSION = "spark.databricks.delta.write.txnVersion"
+
+
+@contextmanager
+def idempotent_dml(spark: SparkSession, writer: str, ref: TableRef, version: int) -> Iterator[None]:
+    """Delta DML (MERGE, UPDATE, DELETE) run inside is skipped when ``writer`` already committed
+    ``version`` to ``ref`` (Delta's txnAppId/txnVersion session settings): a replayed micro-batch
+    changes nothing. Use the session that runs the statement (in ``foreachBatch``, the batch's)."""
+    spark.conf.set(_TXN_APP_ID, f"{writer}:{ref.name}")
+    spark.conf.set(_TXN_VERSION, str(version))
+    try:
+        yield
+    finally:
+        spark.conf.unset(_TXN_APP_ID)
+        spark.conf.unset(_TXN_VERSION)
+
+
+def replace_rows(
+    rows: DataFrame,
+    ref: TableRef,
+    *,
+    keys: Sequence[str],
+    scope: DataFrame,
+    update: Sequence[str] | None = None,
+    ignore_changes_in: Sequence[str] = ("updated_at",),
+) -> None:
+    """Make the rows of the Delta table ``ref`` inside ``scope`` equal ``rows``, in one MERGE commit.
+
+    ``scope`` holds the values of some key columns (e.g. the ``user_id`` values a batch touched):
+    target rows matching it whose ``keys`` are not in ``rows`` are deleted, rows of ``rows`` are
+    inserted or, when any column other than ``ignore_changes_in`` differs, updated (only the
+    ``update`` columns, default all but ``keys``: columns left out — e.g. ``published_at`` — keep
+    their value). Rows outside ``scope`` are untouched.
+    """
+    from delta.tables import DeltaTable
+
+    spark = rows.sparkSession
+    columns = rows.columns
+    update = list(update) if update is not None else [c for c in columns if c not in keys]
+    target = spark.read.format("delta").load(ref.path)
+    stale = (target.join(scope, list(scope.columns), "left_semi").select(*keys)
+             .join(rows.select(*keys), list(keys), "left_anti"))
+    source = (rows.withColumn("_delete", F.lit(False))
+              .unionByName(stale.withColumn("_delete", F.lit(True)), allowMissingColumns=True))
+    on = " AND ".join(f"t.`{k}` = s.`{k}`" for k in keys)
+    compared = [c for c in update if c not in ignore_changes_in]
+    changed = " OR ".join(f"NOT (t.`{c}` <=> s.`{c}`)" for c in compared) or "true"
+    (DeltaTable.forPath(spark, ref.path).alias("t")
+     .merge(source.alias("s"), on)
+     .whenMatchedDelete(condition="s._delete")
+     .whenMatchedUpdate(condition=changed, set={f"`{c}`": f"s.`{c}`" for c in update})
+     .whenNotMatchedInsert(condition="NOT s._delete", values={f"`{c}`": f"s.`{c}`" for c in columns})
+     .execute())
 
 
 def register_table(spark: SparkSession, ref: TableRef) -> None:

@@ -1,0 +1,237 @@
+"""The build_gold stream: silver.events → gold.user_profile, gold.product_metrics,
+gold.user_activity_hourly, gold.funnel_daily, the marketing reports topic and ops.pipeline_metrics.
+
+Each micro-batch of new silver events is a *notice of change*: the gold rows it affects are
+recomputed from silver (the source of truth) and replaced, never incremented. That is what makes
+the job idempotent (a replayed batch recomputes the same rows; every table write also carries
+Delta's txnAppId/txnVersion, so a replayed batch does not even commit) and what lets the identity
+map apply retroactively. Per batch:
+
+1. the identity map as of this batch (silver's map plus the batch's own links, in case silver's
+   merge has not committed yet);
+2. the *touched people*: the people of the batch's events, plus every anonymous id the batch links
+   to a user and the user it was linked to before — their rows move;
+3. ``user_profile``: the touched people's profiles from all their events and sessions, then every
+   profile's RFM scores against the whole table (rows that did not change are not rewritten);
+4. ``user_activity_hourly``: the touched people's hourly windows (published flags kept);
+5. ``product_metrics``: every product in the hours the batch has product or order events in;
+6. ``funnel_daily``: the days the batch has events in, the days before them (a funnel started
+   yesterday may convert today) and the days of re-linked anonymous ids' events;
+7. publish closed, not yet published activity windows to the reports topic;
+8. one metrics row (latency from event time to gold).
+
+Example::
+
+    query = start_gold(spark, settings)      # or: lakepulse run build_gold --trigger available_now
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+from pyspark.sql.streaming import StreamingQuery
+
+from lakepulse import identity as identity_map
+from lakepulse import sessions
+from lakepulse.contract import ORDER_COMPLETED, PRODUCT_ADDED, PRODUCT_VIEWED
+from lakepulse.gold import activity, daily, prep, products, profiles
+from lakepulse.io.delta import append_once, ensure_delta_table, idempotent_dml, replace_rows, trigger_kwargs
+from lakepulse.io.kafka import ensure_topics
+from lakepulse.metrics import METRICS_SCHEMA, ensure_metrics_table
+from lakepulse.settings import Settings
+from lakepulse.tables import TableRef, checkpoint_path, table_ref
+
+GOLD_QUERY = "build_gold"
+PUBLISHER = "publish_reports"
+
+
+@dataclass(frozen=True)
+class GoldTables:
+    events: TableRef
+    identity: TableRef
+    user_profile: TableRef
+    product_metrics: TableRef
+    user_activity: TableRef
+    funnel_daily: TableRef
+    metrics: TableRef
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> GoldTables:
+        g = settings.gold
+        return cls(*(table_ref(settings, name) for name in (
+            settings.silver.events_table, settings.silver.identity_table, g.user_profile_table,
+            g.product_metrics_table, g.user_activity_table, g.funnel_daily_table, settings.silver.metrics_table)))
+
+
+def ensure_gold_tables(spark: SparkSession, settings: Settings) -> GoldTables:
+    """Create (if missing) and register every table the gold stream writes."""
+    tables = GoldTables.from_settings(settings)
+    register = settings.lakehouse.register_tables
+    for ref, schema, partition_by, comment in [
+        (tables.user_profile, profiles.USER_PROFILE_SCHEMA, (), "User 360: one row per stitched person, with RFM"),
+        (tables.product_metrics, products.PRODUCT_METRICS_SCHEMA, ("event_date",),
+         "Views, adds, orders, units and revenue per product per hour"),
+        (tables.user_activity, activity.USER_ACTIVITY_SCHEMA, (),
+         "Marketing report: clicks and purchases per person per event-time hour"),
+        (tables.funnel_daily, daily.FUNNEL_DAILY_SCHEMA, (),
+         "Default e-commerce funnel by day, channel and device"),
+    ]:
+        ensure_delta_table(spark, ref, schema, partition_by=partition_by, register=register, comment=comment)
+    ensure_metrics_table(spark, settings)
+    return tables
+
+
+class GoldBatchWriter:
+    """The ``foreachBatch`` function of the build_gold stream."""
+
+    def __init__(self, settings: Settings, tables: GoldTables) -> None:
+        self.settings = settings
+        self.tables = tables
+
+    def _read(self, spark: SparkSession, ref: TableRef) -> DataFrame:
+        return spark.read.format("delta").load(ref.path)
+
+    def __call__(self, batch: DataFrame, batch_id: int) -> None:
+        started = time.time()
+        spark = batch.sparkSession
+        product_or_order = F.col("event").isin(PRODUCT_VIEWED, PRODUCT_ADDED, ORDER_COMPLETED)
+        info = batch.agg(
+            F.count(F.lit(1)).alias("rows"),
+            F.max("event_time").alias("max_event_time"),
+            F.collect_set("event_date").alias("dates"),
+            F.collect_set(F.when(product_or_order, products.hour_of())).alias("hours"),
+            # Event-time quantiles now give latency quantiles once gold is written (q ↔ 1 − q).
+            F.percentile_approx(F.unix_millis("event_time"), [0.5, 0.05, 0.01]).alias("event_ms"),
+            F.min(F.unix_millis("event_time")).alias("min_event_ms"),
+        ).first()
+        if not info["rows"]:
+            return
+        identity_before = self._read(spark, self.tables.identity)
+        identity = prep.current_identity(identity_before, batch).localCheckpoint(eager=True)
+        silver = self._read(spark, self.tables.events)
+
+        touched, relinked = self._touched_people(batch, identity_before, identity)
+        people_events = (prep.stitch(silver, identity).join(touched, "person_id", "left_semi")
+                         .transform(prep.with_counted_orders).localCheckpoint(eager=True))
+        people = touched.select(F.col("person_id").alias("user_id"))
+
+        self._write_profiles(people_events, identity, people, batch_id)
+        replace_rows_once(activity.hourly_activity(people_events), self.tables.user_activity, batch_id,
+                          keys=("user_id", "window_start"), scope=people, update=activity.DATA_COLUMNS)
+        self._write_products(silver, [h for h in info["hours"] if h is not None], batch_id)
+        relinked_days = {row[0] for row in people_events.join(relinked, "anonymous_id", "left_semi")
+                         .select("event_date").distinct().collect()}
+        self._write_funnels(silver, identity, set(info["dates"]) | relinked_days, batch_id)
+        watermark = self._publish_closed_windows(spark, batch_id)
+
+        finished_ms = time.time() * 1000
+        p50, p95, p99 = (finished_ms - ms for ms in info["event_ms"])
+        metrics_row = (GOLD_QUERY, batch_id, datetime.fromtimestamp(started, UTC), info["rows"],
+                       people.count(), 0, {}, {}, 0, 0, info["max_event_time"], watermark,
+                       int(finished_ms - started * 1000), p50, p95, p99, finished_ms - info["min_event_ms"], None)
+        append_once(spark.createDataFrame([metrics_row], METRICS_SCHEMA), self.tables.metrics, GOLD_QUERY, batch_id)
+
+    def _touched_people(self, batch: DataFrame, before: DataFrame, identity: DataFrame) -> tuple[DataFrame, DataFrame]:
+        """(person_id of every person whose gold rows may change, anonymous ids the batch links)."""
+        linked = identity_map.identity_links(batch).select("anonymous_id").distinct()
+        previous_user = before.join(linked, "anonymous_id", "left_semi").select(F.col("user_id").alias("person_id"))
+        touched = (
+            prep.stitch(batch, identity).select("person_id")
+            .unionByName(linked.select(F.col("anonymous_id").alias("person_id")))
+            .unionByName(previous_user)
+            .where(F.col("person_id").isNotNull()).distinct()
+        )
+        return touched.localCheckpoint(eager=True), linked.localCheckpoint(eager=True)
+
+    def _write_profiles(self, people_events: DataFrame, identity: DataFrame, people: DataFrame, batch_id: int) -> None:
+        gap = self.settings.silver.session_gap_seconds
+        people_sessions = (prep.stitch_sessions(sessions.sessionize(people_events, gap), identity)
+                           .join(people_events.select("person_id").distinct(), "person_id", "left_semi"))
+        fresh = profiles.user_profiles(people_events, people_sessions)
+        existing = self._read(people_events.sparkSession, self.tables.user_profile)
+        everyone = existing.join(people, "user_id", "left_anti").unionByName(fresh)
+        as_of = F.max("last_seen").over(Window.partitionBy())
+        scored = profiles.score_rfm(everyone, as_of)
+        replace_rows_once(scored, self.tables.user_profile, batch_id, keys=("user_id",), scope=people)
+
+    def _write_products(self, silver: DataFrame, hours: list[datetime], batch_id: int) -> None:
+        if not hours:
+            return
+        dates = sorted({hour.date() for hour in hours})
+        events = (silver.where(F.col("event_date").isin(dates) & products.hour_of().isin(hours))
+                  .transform(prep.with_counted_orders))
+        scope = silver.sparkSession.createDataFrame([(hour,) for hour in hours], "hour timestamp")
+        replace_rows_once(products.product_metrics(events), self.tables.product_metrics, batch_id,
+                          keys=("product_id", "hour"), scope=scope)
+
+    def _write_funnels(self, silver: DataFrame, identity: DataFrame, event_days: set[date], batch_id: int) -> None:
+        """Recompute the funnel days ``event_days`` can change: a funnel is dated by its first step,
+        so events of day d change the funnels of d and of the window's days before it."""
+        if not event_days:
+            return
+        window_days = -(-self.settings.gold.funnel_window_seconds // 86_400)
+        days = {day - timedelta(days=back) for day in event_days for back in range(window_days + 1)}
+        # Context: the window after each day (conversions) and the day before (sessions' starts).
+        context = sorted({day + timedelta(days=offset) for day in days for offset in range(-1, window_days + 1)})
+        events = (
+            prep.stitch(silver.where(F.col("event_date").isin(context)), identity)
+            .transform(lambda e: sessions.session_events(e, self.settings.silver.session_gap_seconds))
+            .withColumn("device", prep.device_type())
+        )
+        rows = daily.funnel_daily(events, self.settings.gold.funnel_window_seconds).where(F.col("day").isin(sorted(days)))
+        scope = silver.sparkSession.createDataFrame([(day,) for day in sorted(days)], "day date")
+        replace_rows_once(rows, self.tables.funnel_daily, batch_id, keys=("day", "channel", "device", "step"),
+                          scope=scope)
+
+    def _publish_closed_windows(self, spark: SparkSession, batch_id: int) -> datetime | None:
+        """Send every closed, unpublished activity window to the reports topic, then mark it."""
+        latest = self._read(spark, self.tables.events).agg(F.max("event_time")).first()[0]
+        if latest is None:
+            return None
+        watermark = latest - timedelta(seconds=self.settings.gold.report_delay_seconds)
+        pending = (self._read(spark, self.tables.user_activity)
+                   .where(F.col("published_at").isNull() & (F.col("window_end") <= F.lit(watermark)))
+                   .localCheckpoint(eager=True))
+        if pending.isEmpty():
+            return watermark
+        kafka = self.settings.kafka
+        (activity.report_messages(pending).write.format("kafka")
+         .option("kafka.bootstrap.servers", kafka.bootstrap_servers)
+         .option("topic", self.settings.gold.reports_topic)
+         .save())
+        from delta.tables import DeltaTable
+
+        with idempotent_dml(spark, PUBLISHER, self.tables.user_activity, batch_id):
+            (DeltaTable.forPath(spark, self.tables.user_activity.path).alias("t")
+             .merge(pending.select("report_key").alias("s"), "t.report_key = s.report_key")
+             .whenMatchedUpdate(condition="t.published_at IS NULL", set={"published_at": "current_timestamp()"})
+             .execute())
+        return watermark
+
+
+def replace_rows_once(rows: DataFrame, ref: TableRef, batch_id: int, **kwargs) -> None:  # noqa: ANN003
+    """:func:`~lakepulse.io.delta.replace_rows` as the gold job's write of ``batch_id``."""
+    with idempotent_dml(rows.sparkSession, GOLD_QUERY, ref, batch_id):
+        replace_rows(rows, ref, **kwargs)
+
+
+def start_gold(spark: SparkSession, settings: Settings, trigger: str | None = None) -> StreamingQuery:
+    """silver.events (Delta stream) → the gold tables, via :class:`GoldBatchWriter`."""
+    tables = ensure_gold_tables(spark, settings)
+    ensure_topics(settings.kafka.bootstrap_servers, [settings.gold.reports_topic], settings.kafka.partitions,
+                  settings.kafka.replication_factor)
+    writer = GoldBatchWriter(settings, tables)
+    silver = (spark.readStream.format("delta")
+              .option("maxFilesPerTrigger", settings.gold.max_files_per_trigger)
+              .load(tables.events.path))
+    return (
+        silver.writeStream.queryName(GOLD_QUERY)
+        .foreachBatch(writer)
+        .option("checkpointLocation", checkpoint_path(settings, GOLD_QUERY))
+        .trigger(**trigger_kwargs(trigger or settings.gold.trigger))
+        .start()
+    )

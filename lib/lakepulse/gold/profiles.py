@@ -1,0 +1,184 @@
+"""``gold.user_profile``: one row per person (stitched user) — the user 360.
+
+Built in two pure steps:
+
+* :func:`user_profiles` — a person's facts from their stitched events and sessions: when they were
+  first and last seen, sessions, views, adds to cart, checkouts, orders, revenue, average order
+  value, active days, category diversity, top category and the first-touch channel and campaign;
+* :func:`score_rfm` — recency (days from ``last_seen`` to the as-of date), frequency (orders),
+  monetary (revenue), their quintile scores and an RFM segment name. Scores are relative to every
+  person in the table, so the gold job rescores the whole table after each batch (rows whose scores
+  did not change are not rewritten).
+
+Quintile scores use the percent rank (ties share a rank, so the result does not depend on row
+order): ``score = min(5, 1 + floor(5 * percent_rank))``. R ranks everyone by recency (most recent →
+5); F and M rank buyers only (``orders > 0``) — people who never ordered have no F/M score.
+
+Example::
+
+    profiles = user_profiles(stitched_events, stitched_sessions).transform(lambda p: score_rfm(p, as_of))
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+from pyspark.sql.types import (
+    BooleanType,
+    DoubleType,
+    IntegerType,
+    LongType,
+    StringType,
+    StructField,
+    StructType,
+    TimestampType,
+)
+
+from lakepulse.contract import CHECKOUT_STARTED, PRODUCT_ADDED, PRODUCT_VIEWED
+
+# RFM segment names (values of rfm_segment).
+CHAMPIONS = "Champions"
+LOYAL = "Loyal"
+POTENTIAL_LOYALISTS = "Potential loyalists"
+NEW_CUSTOMERS = "New customers"
+AT_RISK = "At risk"
+HIBERNATING = "Hibernating"
+NEED_ATTENTION = "Need attention"
+PROSPECTS = "Prospects"
+LAPSED_PROSPECTS = "Lapsed prospects"
+RFM_SEGMENTS = (CHAMPIONS, LOYAL, POTENTIAL_LOYALISTS, NEW_CUSTOMERS, AT_RISK, HIBERNATING, NEED_ATTENTION,
+                PROSPECTS, LAPSED_PROSPECTS)
+
+PRODUCT_EVENTS = (PRODUCT_VIEWED, PRODUCT_ADDED)
+
+USER_PROFILE_SCHEMA = StructType([
+    StructField("user_id", StringType(), False),        # the person: user id, else anonymous id
+    StructField("is_identified", BooleanType(), False),
+    StructField("devices", LongType(), False),           # distinct anonymous ids (or user id if none)
+    StructField("first_seen", TimestampType(), False),
+    StructField("last_seen", TimestampType(), False),
+    StructField("sessions", LongType(), False),
+    StructField("events", LongType(), False),
+    StructField("page_views", LongType(), False),
+    StructField("product_views", LongType(), False),
+    StructField("adds_to_cart", LongType(), False),
+    StructField("checkouts", LongType(), False),
+    StructField("orders", LongType(), False),
+    StructField("revenue", DoubleType(), False),
+    StructField("average_order_value", DoubleType()),    # null without orders
+    StructField("first_order_at", TimestampType()),
+    StructField("last_order_at", TimestampType()),
+    StructField("active_days", LongType(), False),       # distinct event dates
+    StructField("tenure_days", IntegerType(), False),    # first_seen date to last_seen date
+    StructField("categories_viewed", LongType(), False),  # distinct categories viewed or added
+    StructField("top_category", StringType()),
+    StructField("first_touch_channel", StringType()),
+    StructField("first_touch_campaign", StringType()),
+    StructField("recency_days", IntegerType()),          # last_seen date to as_of date
+    StructField("frequency", LongType()),
+    StructField("monetary", DoubleType()),
+    StructField("r_score", IntegerType()),
+    StructField("f_score", IntegerType()),
+    StructField("m_score", IntegerType()),
+    StructField("rfm_score", StringType()),              # e.g. "545"; R alone with a dash for non-buyers
+    StructField("rfm_segment", StringType()),
+    StructField("as_of", TimestampType()),               # the data time recency is measured against
+    StructField("updated_at", TimestampType(), False),
+])
+PROFILE_COLUMNS = tuple(USER_PROFILE_SCHEMA.fieldNames())
+# Filled by score_rfm.
+RFM_COLUMNS = ("recency_days", "frequency", "monetary", "r_score", "f_score", "m_score", "rfm_score",
+               "rfm_segment", "as_of")
+
+
+def user_profiles(events: DataFrame, sessions: DataFrame) -> DataFrame:
+    """Stitched events (``prep.stitch`` + ``prep.with_counted_orders``) and stitched sessions
+    (``prep.stitch_sessions``) → one profile row per ``person_id`` with the RFM columns null."""
+    name = F.col("name")
+    product_category = F.when(name.isin(*PRODUCT_EVENTS), F.nullif(F.trim("category"), F.lit("")))
+    ordered = F.col("counted_order")
+    facts = events.groupBy(F.col("person_id").alias("user_id")).agg(
+        F.max(F.col("is_identified").cast("int")).cast("boolean").alias("is_identified"),
+        F.count_distinct(F.coalesce("anonymous_id", "user_id")).alias("devices"),
+        F.min("event_time").alias("first_seen"),
+        F.max("event_time").alias("last_seen"),
+        F.count(F.lit(1)).alias("events"),
+        F.count_if(F.col("type").isin("page", "screen")).alias("page_views"),
+        F.count_if(name == PRODUCT_VIEWED).alias("product_views"),
+        F.count_if(name == PRODUCT_ADDED).alias("adds_to_cart"),
+        F.count_if(name == CHECKOUT_STARTED).alias("checkouts"),
+        F.count_if(ordered).alias("orders"),
+        F.coalesce(F.sum(F.when(ordered, F.col("revenue"))), F.lit(0.0)).alias("revenue"),
+        F.min(F.when(ordered, F.col("event_time"))).alias("first_order_at"),
+        F.max(F.when(ordered, F.col("event_time"))).alias("last_order_at"),
+        F.count_distinct("event_date").alias("active_days"),
+        F.count_distinct(product_category).alias("categories_viewed"),
+        F.mode(product_category, deterministic=True).alias("top_category"),
+    )
+    first_touch = sessions.groupBy(F.col("person_id").alias("user_id")).agg(
+        F.count(F.lit(1)).alias("sessions"),
+        F.min_by(F.struct("channel", "campaign_name"), F.struct("session_start", "session_key"))
+        .alias("first_touch"),
+    )
+    derived = {
+        "sessions": F.coalesce(F.col("sessions"), F.lit(0)),
+        "average_order_value": F.when(F.col("orders") > 0, F.col("revenue") / F.col("orders")),
+        "tenure_days": F.datediff(F.to_date("last_seen"), F.to_date("first_seen")),
+        "first_touch_channel": F.col("first_touch.channel"),
+        "first_touch_campaign": F.col("first_touch.campaign_name"),
+        "updated_at": F.current_timestamp(),
+    }
+    return facts.join(first_touch, "user_id", "left").select([
+        (F.lit(None) if field.name in RFM_COLUMNS else derived.get(field.name, F.col(field.name)))
+        .cast(field.dataType).alias(field.name)
+        for field in USER_PROFILE_SCHEMA.fields
+    ])
+
+
+def _quintile(order: Column, partition: Column | None = None) -> Column:
+    window = (Window.partitionBy(partition) if partition is not None else Window.partitionBy()).orderBy(order)
+    return F.least(F.lit(5), F.lit(1) + F.floor(F.percent_rank().over(window) * 5)).cast("int")
+
+
+def rfm_segment(r: Column | str = "r_score", f: Column | str = "f_score", orders: Column | str = "orders") -> Column:
+    """The RFM segment name from the R and F scores (first matching rule wins):
+
+    no orders: R ≥ 3 → Prospects, else Lapsed prospects; R ≥ 4 and F ≥ 4 → Champions; F ≥ 4 and
+    R ≥ 3 → Loyal; R ≥ 4 and F ≥ 2 → Potential loyalists; R ≥ 4 → New customers; R ≤ 2 and F ≥ 3 →
+    At risk; R ≤ 2 → Hibernating; otherwise Need attention.
+    """
+    r, f, orders = (F.col(c) if isinstance(c, str) else c for c in (r, f, orders))
+    return (
+        F.when(orders == 0, F.when(r >= 3, F.lit(PROSPECTS)).otherwise(F.lit(LAPSED_PROSPECTS)))
+        .when((r >= 4) & (f >= 4), F.lit(CHAMPIONS))
+        .when((f >= 4) & (r >= 3), F.lit(LOYAL))
+        .when((r >= 4) & (f >= 2), F.lit(POTENTIAL_LOYALISTS))
+        .when(r >= 4, F.lit(NEW_CUSTOMERS))
+        .when((r <= 2) & (f >= 3), F.lit(AT_RISK))
+        .when(r <= 2, F.lit(HIBERNATING))
+        .otherwise(F.lit(NEED_ATTENTION))
+    )
+
+
+def score_rfm(profiles: DataFrame, as_of: Column) -> DataFrame:
+    """Every profile with its RFM columns computed against the whole of ``profiles`` as of the
+    timestamp ``as_of`` (use the latest event time seen, not the clock, so replays agree)."""
+    buyer = F.col("orders") > 0
+    scored = (
+        profiles
+        .withColumn("as_of", as_of.cast("timestamp"))
+        .withColumn("recency_days", F.greatest(F.lit(0), F.datediff(F.to_date("as_of"), F.to_date("last_seen"))))
+        .withColumn("frequency", F.col("orders"))
+        .withColumn("monetary", F.col("revenue"))
+        .withColumn("r_score", _quintile(F.col("recency_days").desc()))
+        .withColumn("f_score", F.when(buyer, _quintile(F.col("frequency").asc(), buyer)))
+        .withColumn("m_score", F.when(buyer, _quintile(F.col("monetary").asc(), buyer)))
+    )
+    return (
+        scored
+        .withColumn("rfm_score", F.concat(F.col("r_score").cast("string"),
+                                          F.coalesce(F.col("f_score").cast("string"), F.lit("-")),
+                                          F.coalesce(F.col("m_score").cast("string"), F.lit("-"))))
+        .withColumn("rfm_segment", rfm_segment())
+        .select(*PROFILE_COLUMNS)
+    )
