@@ -24,6 +24,8 @@ COMMANDS = {
     "replay": ("lakepulse.replay.command", "replay a real dataset (rees46, online-retail) into Kafka"),
     "audit": ("lakepulse.quality", "check that bronze = silver + quarantine + duplicates, batch by batch"),
     "submit": ("lakepulse.submit", "build (and run) the spark-submit command for a job"),
+    "sql": ("lakepulse.sql", "run Spark SQL over the lakehouse tables and views, print the result"),
+    "report": ("lakepulse.reports.command", "funnel, user, users or products report: tables, charts, HTML"),
 }
 
 
