@@ -174,6 +174,38 @@ class GoldSettings:
 
 
 @dataclass(frozen=True)
+class SegmentationSettings:
+    """The segment_users batch job: per-user features from ``gold.user_profile``, MLlib KMeans,
+    the segment tables and the saved (versioned) models."""
+
+    user_segments_table: str = "gold.user_segments"
+    segment_profiles_table: str = "gold.segment_profiles"
+    runs_table: str = "ops.segmentation_runs"
+    # Per-user features in order: names from lakepulse.segments.features.FEATURES.
+    features: list[str] = field(default_factory=lambda: [
+        "recency", "frequency", "monetary", "average_order_value", "sessions", "views", "cart_rate",
+        "view_to_order", "category_diversity", "tenure", "active_days"])
+    k: int = 0                  # number of segments; 0 chooses it over k_min..k_max by silhouette
+    k_min: int = 3
+    k_max: int = 8
+    seeds: int = 5              # k-means runs with seeds seed, seed+1, …; the lowest cost is kept
+    seed: int = 42
+    init_steps: int = 5         # k-means|| rounds (Spark's default is 2)
+    max_iter: int = 60
+    tol: float = 1e-4
+    # Fit on a uniform sample of at most this many users (0: all of them); every user is scored.
+    fit_sample_rows: int = 200_000
+    # k is chosen, and the silhouette measured, on a sample of at most this many users.
+    evaluation_sample_rows: int = 50_000
+    # Saved pipelines (scaler + model), one folder per version; relative paths are under the project root.
+    models_dir: str = ".lakepulse/models/segments"
+    # Empty: fit a new model every run; a version, or "latest": score with that saved model instead.
+    model_version: str = ""
+    # Simulator ground truth for the adjusted Rand index; empty: the simulator's file for kafka.events_topic.
+    ground_truth_file: str = ""
+
+
+@dataclass(frozen=True)
 class PrivacySettings:
     # Never in the repository: set LAKEPULSE_PRIVACY__SALT, or name a salt_file (local runs create
     # one with a random salt, in the git-ignored runtime folder).
@@ -194,6 +226,7 @@ class Settings:
     simulator: SimulatorSettings = field(default_factory=SimulatorSettings)
     silver: SilverSettings = field(default_factory=SilverSettings)
     gold: GoldSettings = field(default_factory=GoldSettings)
+    segmentation: SegmentationSettings = field(default_factory=SegmentationSettings)
     privacy: PrivacySettings = field(default_factory=PrivacySettings)
 
     def resolve_path(self, value: str) -> str:
@@ -397,6 +430,7 @@ def _validate(s: Settings, source: str, origins: dict[str, str]) -> None:
     for name in ("reports_dir", "sql_dir"):
         if not getattr(s.gold, name):
             fail(f"gold.{name}", "is empty")
+    _validate_segmentation(s.segmentation, fail)
     from lakepulse.contract import RULE_NAMES
 
     for rule, mode in s.silver.rules.items():
@@ -427,6 +461,38 @@ def _validate(s: Settings, source: str, origins: dict[str, str]) -> None:
     fault_total = sum(v for k, v in shares.items() if k.endswith("_rate"))
     if fault_total > 1.0:
         fail("simulator.*_rate", f"fault rates must add up to at most 1, got {fault_total:g}")
+
+
+def _validate_segmentation(seg: SegmentationSettings, fail: typing.Callable[[str, str], None]) -> None:
+    from lakepulse.segments.features import FEATURES
+
+    for key in ("user_segments_table", "segment_profiles_table", "runs_table"):
+        if not re.match(r"^\w+\.\w+$", getattr(seg, key)):
+            fail(f"segmentation.{key}", f"must be schema.table, got {getattr(seg, key)!r}")
+    if not seg.features:
+        fail("segmentation.features", "is empty")
+    for name in seg.features:
+        if name not in FEATURES:
+            fail("segmentation.features", f"has unknown feature {name!r} (features: {', '.join(FEATURES)})")
+    if len(set(seg.features)) != len(seg.features):
+        fail("segmentation.features", "names a feature twice")
+    if seg.k != 0 and seg.k < 2:
+        fail("segmentation.k", f"must be 0 (choose by silhouette) or at least 2, got {seg.k}")
+    if seg.k_min < 2:
+        fail("segmentation.k_min", f"must be at least 2, got {seg.k_min}")
+    if seg.k_max < seg.k_min:
+        fail("segmentation.k_max", f"must be at least segmentation.k_min ({seg.k_min}), got {seg.k_max}")
+    for key in ("seeds", "init_steps", "max_iter"):
+        if getattr(seg, key) < 1:
+            fail(f"segmentation.{key}", f"must be at least 1, got {getattr(seg, key)}")
+    if not seg.tol >= 0:
+        fail("segmentation.tol", f"must be at least 0, got {seg.tol}")
+    if seg.fit_sample_rows < 0:
+        fail("segmentation.fit_sample_rows", f"must be 0 (all users) or more, got {seg.fit_sample_rows}")
+    if seg.evaluation_sample_rows < 100:
+        fail("segmentation.evaluation_sample_rows", f"must be at least 100, got {seg.evaluation_sample_rows}")
+    if not seg.models_dir:
+        fail("segmentation.models_dir", "is empty")
 
 
 def privacy_salt(settings: Settings) -> str:
