@@ -359,7 +359,7 @@ def session_events(events: DataFrame, gap_seconds: int = DEFAULT_GAP_SECONDS) ->
         by_channel = silver_events.transform(session_events).groupBy("channel").count()
     """
     placed, summary = _sessions_with_group(events, gap_seconds, "session_events")
-    keys = summary.select(*_SESSION_GROUP, "session_key", "channel", "session_start")
-    joined = placed.join(keys, [placed[c].eqNullSafe(keys[c]) for c in _SESSION_GROUP], "inner")
-    return joined.select(*[placed[c] for c in events.columns], placed["device_id"], keys["session_key"],
-                         keys["channel"], keys["session_start"])
+    keys = summary.select(*_SESSION_GROUP, "session_key", "channel", "session_start").alias("s")
+    on = [F.col(f"e.{c}").eqNullSafe(F.col(f"s.{c}")) for c in _SESSION_GROUP]
+    return placed.alias("e").join(keys, on, "inner").select(
+        *[F.col(f"e.`{c}`") for c in events.columns], "e.device_id", "s.session_key", "s.channel", "s.session_start")

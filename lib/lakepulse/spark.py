@@ -13,6 +13,7 @@ Example::
 from __future__ import annotations
 
 import os
+import sys
 import time
 
 from pyspark.sql import SparkSession
@@ -72,9 +73,24 @@ def build_session(settings: Settings, app_name: str) -> SparkSession:
         )
     builder = SparkSession.builder.appName(f"lakepulse-{app_name}")
     if not under_launcher:
+        # Python workers (pandas UDFs) run this interpreter — the venv with lakepulse — rather than
+        # whatever "python3" is on PATH. PySpark reads the variable, not spark.pyspark.python.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         builder = builder.master(settings.spark.master)
     for key, value in session_conf(settings, local=not under_launcher).items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel(settings.spark.log_level)
+    _quiet_single_partition_window_warning(spark)
     return spark
+
+
+def _quiet_single_partition_window_warning(spark: SparkSession) -> None:
+    """RFM quintiles rank every profile in one window on purpose (one row per person, small);
+    Spark warns about that on every batch. Best effort: skipped where log4j is not reachable."""
+    try:
+        jvm = spark.sparkContext._jvm
+        jvm.org.apache.logging.log4j.core.config.Configurator.setLevel(
+            "org.apache.spark.sql.execution.window.WindowExec", jvm.org.apache.logging.log4j.Level.ERROR)
+    except Exception:  # noqa: BLE001 - a log level is never worth failing a job for
+        pass

@@ -15,8 +15,16 @@ from __future__ import annotations
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
-from pyspark.sql.types import DateType, DoubleType, IntegerType, LongType, StringType, StructField, StructType, \
-    TimestampType
+from pyspark.sql.types import (
+    DateType,
+    DoubleType,
+    IntegerType,
+    LongType,
+    StringType,
+    StructField,
+    StructType,
+    TimestampType,
+)
 
 from lakepulse.contract import CHECKOUT_STARTED, ORDER_COMPLETED, PRODUCT_ADDED, PRODUCT_VIEWED
 from lakepulse.gold import funnel

@@ -1,5 +1,5 @@
-"""Producers → the real Kafka broker → bronze → silver, checked against independent truths:
-the simulator's ground truth, and pandas over the REES46 CSV."""
+"""Producers → the real Kafka broker → bronze → silver → gold, checked against independent truths:
+the simulator's ground truth, pandas over silver (for gold), and pandas over the REES46 CSV."""
 
 from __future__ import annotations
 
@@ -11,24 +11,20 @@ import pandas as pd
 import pytest
 from pyspark.sql import functions as F
 
+from lakepulse.gold.job import GoldTables
 from lakepulse.io.kafka import KafkaEventSink, ensure_topics
+from lakepulse.pipeline import run_to_gold
 from lakepulse.quality import audit
 from lakepulse.replay.rees46 import rees46_records
 from lakepulse.replay.runner import replay
-from lakepulse.silver_stream import SILVER_QUERY, SilverTables, start_silver
+from lakepulse.silver_stream import SILVER_QUERY, SilverTables
 from lakepulse.simulate.runner import run_simulation
-from lakepulse.streams import start_bronze
-from tests.helpers import make_settings, read_topic, shared_data, unique_topic
+from tests.helpers import make_settings, read_delta_rs, read_topic, shared_data, unique_topic
 
 pytestmark = pytest.mark.integration
 
 REES46 = shared_data() / "rees46" / "2019-10-01-first-hours.csv"
 EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
-
-
-def _refine(spark, settings) -> None:
-    start_bronze(spark, settings, "available_now").awaitTermination()
-    start_silver(spark, settings, "available_now").awaitTermination()
 
 
 def _metrics(spark, tables: SilverTables):
@@ -63,7 +59,7 @@ def test_simulated_events_reconcile_with_the_ground_truth(spark, kafka_bootstrap
                    "late_rate": 0.02})
     with KafkaEventSink(kafka_bootstrap, topic) as sink:
         truth = run_simulation(sink, settings.simulator, events=6000, now=datetime.now(UTC), seed=7).to_dict()
-    _refine(spark, settings)
+    run_to_gold(spark, settings)
     tables = SilverTables.from_settings(settings)
     read = spark.read.format("delta").load
 
@@ -109,6 +105,79 @@ def test_simulated_events_reconcile_with_the_ground_truth(spark, kafka_bootstrap
     sessions = read(tables.sessions.path)
     assert sessions.agg(F.sum("events")).first()[0] == truth["unique_valid_events"]
 
+    _gold_matches_pandas_over_silver(settings, kafka_bootstrap)
+
+
+def _gold_matches_pandas_over_silver(settings, bootstrap: str) -> None:
+    """Gold recomputed independently with pandas from silver (read with delta-rs, not Spark)."""
+    silver, gold = SilverTables.from_settings(settings), GoldTables.from_settings(settings)
+    events = read_delta_rs(silver.events.path, "SELECT message_id, type, event, anonymous_id, user_id, event_time, "
+                           "order_id, revenue, product_id, products FROM t").to_pandas()
+    links = read_delta_rs(silver.identity.path, "SELECT anonymous_id, user_id FROM t").to_pandas()
+    mapped = events.anonymous_id.map(dict(zip(links.anonymous_id, links.user_id, strict=False)))
+    events["person"] = events.user_id.fillna(mapped).fillna(events.anonymous_id)
+    events = events.sort_values(["event_time", "message_id"])
+    orders = events[events.event == "Order Completed"]
+    events["counted"] = False
+    events.loc[orders.index, "counted"] = orders.order_id.isna() | ~orders.order_id.duplicated()
+
+    # user_profile: the facts per person, and the RFM quintiles.
+    per_person = events.groupby("person").agg(
+        events=("message_id", "size"), first_seen=("event_time", "min"), last_seen=("event_time", "max"),
+        product_views=("event", lambda e: int((e == "Product Viewed").sum())),
+        adds_to_cart=("event", lambda e: int((e == "Product Added").sum())),
+        orders=("counted", "sum"),
+        revenue=("revenue", lambda r: float(r[events.loc[r.index, "counted"]].sum())),
+    )
+    profiles = read_delta_rs(gold.user_profile.path).to_pandas().set_index("user_id").sort_index()
+    assert sorted(profiles.index) == sorted(per_person.index)
+    for column in ("events", "product_views", "adds_to_cart", "orders"):
+        assert (profiles[column] == per_person.loc[profiles.index, column]).all(), column
+    assert (profiles.revenue - per_person.loc[profiles.index, "revenue"]).abs().max() < 1e-6
+    as_of = per_person.last_seen.max().normalize()
+    recency = (as_of - per_person.last_seen.dt.normalize()).dt.days
+
+    def quintile(values: pd.Series) -> pd.Series:
+        rank = values.rank(method="min")
+        share = (rank - 1) / (len(values) - 1) if len(values) > 1 else rank * 0
+        return (1 + (share * 5).apply(int)).clip(upper=5)
+
+    buyers = per_person[per_person.orders > 0]
+    assert (profiles.r_score == quintile(-recency).loc[profiles.index]).all()
+    assert (profiles.loc[buyers.index].f_score == quintile(buyers.orders)).all()
+    assert (profiles.loc[buyers.index].m_score == quintile(buyers.revenue)).all()
+    assert profiles.drop(buyers.index).f_score.isna().all()
+
+    # product_metrics: per product over all hours.
+    lines = events[events.counted].explode("products").dropna(subset=["products"])
+    lines = pd.DataFrame({"product_id": [p["product_id"] for p in lines.products],
+                          "units": [p["quantity"] or 1 for p in lines.products],
+                          "revenue": [p["price"] * (p["quantity"] or 1) for p in lines.products]})
+    metrics = read_delta_rs(gold.product_metrics.path, "SELECT product_id, sum(views) views, sum(adds) adds, "
+                            "sum(units) units, sum(revenue) revenue FROM t GROUP BY product_id").to_pandas()
+    metrics = metrics.set_index("product_id")
+    browsing = events[events.event.isin(["Product Viewed", "Product Added"])]
+    assert metrics.views.sum() == (browsing.event == "Product Viewed").sum()
+    assert metrics.adds.sum() == (browsing.event == "Product Added").sum()
+    assert metrics.units.sum() == lines.units.sum()
+    assert abs(metrics.revenue.sum() - lines.revenue.sum()) < 1e-6
+
+    # funnel_daily: step 1 counts each person once per day they viewed a product.
+    viewed = events[events.event == "Product Viewed"]
+    first_step = read_delta_rs(gold.funnel_daily.path, "SELECT sum(converted) n FROM t WHERE step = 1").to_pandas()
+    assert first_step.n[0] == len(viewed.assign(day=viewed.event_time.dt.date)[["person", "day"]].drop_duplicates())
+
+    # The marketing report: exactly one message per closed (person, hour) window.
+    clicks = events.type.isin(["page", "screen"]) | ((events.type == "track") & ~events.event.isin(
+        ["Order Completed", "Order Cancelled", "Order Refunded"]))
+    active = events[clicks | events.counted].assign(hour=lambda e: e.event_time.dt.floor("h"))
+    watermark = events.event_time.max() - pd.Timedelta(seconds=settings.gold.report_delay_seconds)
+    closed = active[active.hour + pd.Timedelta(hours=1) <= watermark]
+    expected_keys = {f"{p}|{h:%Y-%m-%dT%H:%M:%SZ}" for p, h in zip(closed.person, closed.hour, strict=False)}
+    keys = [key.decode() for key, _ in read_topic(bootstrap, settings.gold.reports_topic).values()]
+    assert len(keys) == len(set(keys)) == len(expected_keys)
+    assert set(keys) == expected_keys
+
 
 @pytest.mark.skipif(not REES46.exists(), reason=f"REES46 sample not present at {REES46}")
 def test_rees46_replayed_twice_lands_once(spark, kafka_bootstrap, tmp_path):
@@ -126,7 +195,7 @@ def test_rees46_replayed_twice_lands_once(spark, kafka_bootstrap, tmp_path):
 
     with KafkaEventSink(kafka_bootstrap, topic) as sink:
         replay(rees46_records(REES46), sink)
-    _refine(spark, settings)
+    run_to_gold(spark, settings)
     read = spark.read.format("delta").load
     events = read(tables.events.path)
     assert {r["event"]: r["count"] for r in events.groupBy("event").count().collect()} == expected
@@ -135,12 +204,27 @@ def test_rees46_replayed_twice_lands_once(spark, kafka_bootstrap, tmp_path):
     assert events.select("anonymous_id").distinct().count() == complete.user_id.nunique()
     assert read(tables.quarantine.path).count() == 1
 
+    gold = GoldTables.from_settings(settings)
+    totals = read(gold.product_metrics.path).agg(*(F.sum(c).alias(c) for c in ("views", "adds", "orders"))).first()
+    assert totals.asDict() == {"views": expected["Product Viewed"], "adds": expected["Product Added"],
+                               "orders": expected["Order Completed"]}
+    profile_totals = [
+        F.count("*").alias("users"), F.sum("sessions").alias("sessions"), F.sum("revenue").alias("revenue"),
+        F.sum("product_views").alias("views"), F.sum("adds_to_cart").alias("adds"), F.sum("orders").alias("orders"),
+    ]
+    profiles = read(gold.user_profile.path).agg(*profile_totals).first()
+    assert profiles["users"] == complete.user_id.nunique()
+    assert profiles["sessions"] == len(complete[["user_id", "user_session"]].drop_duplicates())
+    assert round(profiles["revenue"], 2) == purchase_revenue
+    assert (profiles["views"], profiles["adds"], profiles["orders"]) == tuple(expected.values())
+
     with KafkaEventSink(kafka_bootstrap, topic) as sink:  # the same file again: a restart later
         replay(rees46_records(REES46), sink)
-    _refine(spark, settings)
+    run_to_gold(spark, settings)
     assert read(tables.events.path).count() == 17_434
     assert read(tables.quarantine.path).count() == 2  # every rejected record is kept
     last_run = _metrics(spark, tables).where(F.col("batch_id") > 0)
     totals = last_run.agg(F.sum("rows_in"), F.sum("duplicates_dropped"), F.sum("quarantined")).first()
     assert tuple(totals) == (17_435, 17_434, 1)
     assert audit(spark, settings).problems == []
+    assert read(gold.user_profile.path).agg(*profile_totals).first() == profiles  # gold unchanged too

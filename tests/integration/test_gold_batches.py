@@ -1,0 +1,182 @@
+"""The gold writer on hand-built silver batches: retroactive stitching across every gold table,
+idempotency (the same batch twice) and the marketing report published once per closed window.
+
+Every expected figure below is worked out by hand from the events listed in ``_batches``.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+
+import pytest
+from pyspark.sql import functions as F
+
+from lakepulse.gold.job import GoldBatchWriter, ensure_gold_tables
+from lakepulse.io.kafka import ensure_topics
+from lakepulse.silver_stream import ensure_silver_tables
+from tests.helpers import make_settings, read_topic, unique_topic
+
+pytestmark = pytest.mark.integration
+
+DESKTOP = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/120.0 Safari/537.36"
+IPHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148"
+DAY = date(2026, 3, 2)
+
+
+def _at(hh: int, mm: int) -> datetime:
+    return datetime(2026, 3, 2, hh, mm)
+
+
+def _event(message_id: str, moment: datetime, call: str = "track", event: str | None = None, **fields) -> dict:
+    row = {"message_id": message_id, "type": call, "event": event, "event_time": moment,
+           "event_date": moment.date(), "timestamp": moment, "received_at": moment, "kafka_timestamp": moment,
+           "ingest_time": moment, "silver_time": moment, "topic": "t", "partition": 0, "offset": 0,
+           "is_late": False, "payload_bytes": 100, "warned_rules": []}
+    row.update(fields)
+    return row
+
+
+def _line(product_id: str, price: float, category: str) -> dict:
+    return {"product_id": product_id, "sku": None, "name": None, "brand": None, "category": category,
+            "price": price, "quantity": 1}
+
+
+def _batches() -> list[list[dict]]:
+    """Batch 0: anonymous a1 browses on a desktop from a paid-search campaign; u1 (device a2, an
+    iPhone) views p2 and orders it (o1, 50.0). Batch 1: a1 identifies as u1, then orders o2 (30.0)
+    without a user id, and the SDK retries o2 under a new messageId."""
+    a1 = {"anonymous_id": "a1", "context_user_agent": DESKTOP}
+    a2 = {"anonymous_id": "a2", "user_id": "u1", "context_user_agent": IPHONE}
+    order2 = dict(event="Order Completed", order_id="o2", revenue=30.0, products=[_line("p3", 30.0, "bags")], **a1)
+    return [
+        [
+            _event("m1", _at(10, 0), "page", page_path="/", page_url="https://shop.test/",
+                   campaign_name="spring", campaign_source="google", campaign_medium="cpc", **a1),
+            _event("m2", _at(10, 5), event="Product Viewed", product_id="p1", category="shoes", price=80.0, **a1),
+            _event("m3", _at(10, 6), event="Product Added", product_id="p1", category="shoes", price=80.0, **a1),
+            _event("m4", _at(10, 10), event="Product Viewed", product_id="p2", category="hats", price=50.0, **a2),
+            _event("m5", _at(10, 20), event="Order Completed", order_id="o1", revenue=50.0,
+                   products=[_line("p2", 50.0, "hats")], **a2),
+        ],
+        [
+            _event("m6", _at(12, 30), "identify", anonymous_id="a1", user_id="u1", context_user_agent=DESKTOP),
+            _event("m7", _at(12, 31), **order2),
+            _event("m8", _at(12, 32), **order2),
+        ],
+    ]
+
+
+@pytest.fixture(scope="module")
+def gold(spark, kafka_bootstrap, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("gold-batches")
+    reports = unique_topic("reports")
+    settings, _ = make_settings(folder, kafka_bootstrap, unique_topic("events"),
+                                privacy={"salt": "pytest-salt", "salt_file": ""},
+                                gold={"reports_topic": reports})
+    ensure_topics(kafka_bootstrap, [reports], partitions=1)
+    silver = ensure_silver_tables(spark, settings)
+    tables = ensure_gold_tables(spark, settings)
+    schema = spark.read.format("delta").load(silver.events.path).schema
+    writer = GoldBatchWriter(settings, tables)
+    frames = []
+    for rows in _batches():
+        full = [{name: row.get(name) for name in schema.fieldNames()} for row in rows]
+        frames.append(spark.createDataFrame(full, schema))
+
+    def apply(batch_id: int) -> None:
+        frames[batch_id].write.format("delta").mode("append").save(silver.events.path)
+        writer(spark.read.format("delta").load(silver.events.path).where(
+            F.col("message_id").isin([r["message_id"] for r in _batches()[batch_id]])), batch_id)
+
+    def read(ref):
+        return spark.read.format("delta").load(ref.path)
+
+    return {"settings": settings, "tables": tables, "apply": apply, "read": read, "writer": writer,
+            "frames": frames, "silver": silver, "reports": reports, "bootstrap": kafka_bootstrap}
+
+
+def _profile(gold, user_id: str) -> dict:
+    rows = gold["read"](gold["tables"].user_profile).where(F.col("user_id") == user_id).collect()
+    assert len(rows) <= 1
+    return rows[0].asDict() if rows else {}
+
+
+def test_stitching_moves_earlier_activity_to_the_identified_user(spark, gold):
+    tables, read = gold["tables"], gold["read"]
+    gold["apply"](0)
+    a1 = _profile(gold, "a1")
+    assert (a1["is_identified"], a1["page_views"], a1["product_views"], a1["adds_to_cart"], a1["orders"]) == \
+        (False, 1, 1, 1, 0)
+    assert (a1["first_touch_channel"], a1["first_touch_campaign"]) == ("paid_search", "spring")
+    u1 = _profile(gold, "u1")
+    assert (u1["product_views"], u1["orders"], u1["revenue"], u1["sessions"]) == (1, 1, 50.0, 1)
+    funnel = {(r.channel, r.device, r.step): (r.entered, r.converted) for r in read(tables.funnel_daily).collect()}
+    assert funnel[("paid_search", "desktop", 2)] == (1, 1)   # a1: viewed, then added
+    assert funnel[("direct", "mobile", 1)] == (1, 1)         # u1: viewed p2 …
+    assert funnel[("direct", "mobile", 2)] == (1, 0)         # … and never added it
+    assert read(tables.user_activity).where("user_id = 'a1'").count() == 1
+
+    gold["apply"](1)
+    assert _profile(gold, "a1") == {}  # a1 is u1 now, in every table
+    u1 = _profile(gold, "u1")
+    expected = {
+        "is_identified": True, "devices": 2, "first_seen": _at(10, 0), "last_seen": _at(12, 32),
+        # sessions: a1 10:00–10:06 and 12:30–12:32 (a pause over 30 minutes), a2 10:10–10:20
+        "sessions": 3, "events": 8, "page_views": 1, "product_views": 2, "adds_to_cart": 1, "checkouts": 0,
+        "orders": 2, "revenue": 80.0, "average_order_value": 40.0,  # o2's retry counts once
+        "first_order_at": _at(10, 20), "last_order_at": _at(12, 31), "active_days": 1, "tenure_days": 0,
+        "categories_viewed": 2, "top_category": "shoes",  # shoes viewed + added (2) vs hats viewed (1)
+        "first_touch_channel": "paid_search", "first_touch_campaign": "spring",
+        "recency_days": 0, "frequency": 2, "monetary": 80.0,
+        # One person: percent_rank 0 for everyone, so every score is 1 — and R ≤ 2 with orders is Hibernating.
+        "r_score": 1, "f_score": 1, "m_score": 1, "rfm_score": "111", "rfm_segment": "Hibernating",
+        "as_of": _at(12, 32),
+    }
+    assert {k: u1[k] for k in expected} == expected
+
+    activity = {(r.user_id, r.window_start.hour): (r.clicks, r.purchases, r.revenue)
+                for r in read(tables.user_activity).collect()}
+    assert activity == {("u1", 10): (4, 1, 50.0), ("u1", 12): (0, 1, 30.0)}
+
+    metrics = {(r.product_id, r.hour.hour): (r.views, r.adds, r.orders, r.units, r.revenue)
+               for r in read(tables.product_metrics).collect()}
+    assert metrics == {("p1", 10): (1, 1, 0, 0, 0.0), ("p2", 10): (1, 0, 1, 1, 50.0), ("p3", 12): (0, 0, 1, 1, 30.0)}
+
+    funnel = sorted((r.day, r.channel, r.device, r.step, r.entered, r.converted, r.drop_off)
+                    for r in read(tables.funnel_daily).collect())
+    # u1's best attempt of the day starts with a1's view at 10:05 (paid search, desktop).
+    assert funnel == [
+        (DAY, "paid_search", "desktop", 1, 1, 1, 0),
+        (DAY, "paid_search", "desktop", 2, 1, 1, 0),
+        (DAY, "paid_search", "desktop", 3, 1, 0, 1),
+        (DAY, "paid_search", "desktop", 4, 0, 0, 0),
+    ]
+
+
+def test_the_same_batch_twice_changes_nothing(spark, gold):
+    from delta.tables import DeltaTable
+
+    tables = gold["tables"]
+    refs = [tables.user_profile, tables.product_metrics, tables.user_activity, tables.funnel_daily]
+
+    def versions():
+        return [DeltaTable.forPath(spark, ref.path).history(1).first()["version"] for ref in refs]
+
+    before = versions()
+    silver_batch = gold["read"](gold["silver"].events).where(F.col("message_id").isin("m6", "m7", "m8"))
+    gold["writer"](silver_batch, 1)
+    assert versions() == before
+    assert len(read_topic(gold["bootstrap"], gold["reports"])) == 1
+
+
+def test_each_closed_window_is_published_once(gold):
+    # After batch 1 the latest event is 12:32; the watermark (10 minutes earlier) is 12:22, so only
+    # u1's 10:00–11:00 window is closed; 12:00–13:00 is still open.
+    messages = list(read_topic(gold["bootstrap"], gold["reports"]).values())
+    assert [key for key, _ in messages] == [b"u1|2026-03-02T10:00:00Z"]
+    assert json.loads(messages[0][1]) == {"user_id": "u1", "window_start": "2026-03-02T10:00:00Z",
+                                          "window_end": "2026-03-02T11:00:00Z", "clicks": 4, "purchases": 1,
+                                          "revenue": 50.0}
+    published = gold["read"](gold["tables"].user_activity).where("published_at IS NOT NULL").collect()
+    assert [(r.user_id, r.window_start.hour) for r in published] == [("u1", 10)]
