@@ -1,8 +1,9 @@
 """``lakepulse demo``: the README's main command.
 
 Starts the local Kafka broker when needed, sends simulated events (with faults) to the events
-topic, runs bronze and silver in catch-up mode and prints what landed where, next to the
-simulator's ground truth.
+topic, runs bronze, silver and gold in catch-up mode and prints what landed where next to the
+simulator's ground truth, then the e-commerce funnel and the top users, and writes the charts
+(funnel, users, hot products) to the reports folder.
 """
 
 from __future__ import annotations
@@ -26,12 +27,14 @@ def _say(message: str) -> None:
 def run(args: argparse.Namespace, settings: Settings) -> int:
     from lakepulse.io.kafka import KafkaEventSink, ensure_topics
     from lakepulse.kafka_local import ensure_kafka
-    from lakepulse.metrics import ProgressRecorder
+    from lakepulse.pipeline import run_to_gold
     from lakepulse.quality import audit, format_audit
-    from lakepulse.silver_stream import start_silver
+    from lakepulse.reports.command import reports_dir
+    from lakepulse.reports.funnel import funnel_report
+    from lakepulse.reports.products import products_report
+    from lakepulse.reports.users import users_report
     from lakepulse.simulate.runner import ground_truth_path, run_simulation
     from lakepulse.spark import build_session
-    from lakepulse.streams import start_bronze
 
     bootstrap = ensure_kafka(settings)
     topic = settings.kafka.events_topic
@@ -44,12 +47,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     _say(f"ground truth written to {truth_file}")
 
     spark = build_session(settings, "demo")
-    _say("bronze: Kafka → bronze.events_raw (available-now)")
-    bronze = start_bronze(spark, settings, "available_now")
-    bronze.awaitTermination()
-    ProgressRecorder(spark, settings, bronze).record()
-    _say("silver: bronze → silver.events, quarantine, identity map, sessions (available-now)")
-    start_silver(spark, settings, "available_now").awaitTermination()
+    run_to_gold(spark, settings, _say)
 
     result = audit(spark, settings)
     print()
@@ -59,5 +57,15 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     print("simulator ground truth (all runs add up in the tables; this run alone):")
     print(f"  records sent {facts['records_sent']:,}: unique valid {facts['unique_valid_events']:,}, "
           f"faulty {facts['quarantine_total']:,}, duplicates {facts['duplicates_sent']:,}")
+    folder = reports_dir(settings)
+    written = []
+    for report in (funnel_report(spark, settings), users_report(spark, settings, top=10),
+                   products_report(spark, settings, top=10)):
+        print()
+        print(report.text())
+        written += report.write(folder)
+    print()
     print(f"lakehouse: {settings.lakehouse_root}")
+    print(f"charts and HTML reports ({len(written)} files): {folder}")
+    print("next: .venv/bin/lakepulse sql \"SELECT * FROM gold.user_profile ORDER BY revenue DESC LIMIT 5\"")
     return 0 if result.ok else 1
