@@ -15,7 +15,7 @@ from pyspark.sql import functions as F
 from lakepulse.gold.job import GoldBatchWriter, ensure_gold_tables
 from lakepulse.io.kafka import ensure_topics
 from lakepulse.silver_stream import ensure_silver_tables
-from tests.helpers import make_settings, read_topic, unique_topic
+from tests.helpers import make_settings, read_delta_rs, read_topic, unique_topic
 
 pytestmark = pytest.mark.integration
 
@@ -180,3 +180,21 @@ def test_each_closed_window_is_published_once(gold):
                                           "revenue": 50.0}
     published = gold["read"](gold["tables"].user_activity).where("published_at IS NOT NULL").collect()
     assert [(r.user_id, r.window_start.hour) for r in published] == [("u1", 10)]
+
+
+def test_gold_tables_read_with_delta_rs_and_duckdb(gold):
+    import duckdb
+
+    tables = gold["tables"]
+    profile = read_delta_rs(tables.user_profile.path)  # delta-rs, no Spark
+    products = read_delta_rs(tables.product_metrics.path)
+    funnel = read_delta_rs(tables.funnel_daily.path)
+    activity = read_delta_rs(tables.user_activity.path)
+    con = duckdb.connect()
+    for name, table in (("profile", profile), ("products", products), ("funnel", funnel), ("activity", activity)):
+        con.register(name, table)
+    assert con.execute("SELECT user_id, orders, revenue, rfm_segment FROM profile").fetchall() == \
+        [("u1", 2, 80.0, "Hibernating")]
+    assert con.execute("SELECT sum(revenue), sum(units) FROM products").fetchone() == (80.0, 2)
+    assert con.execute("SELECT step, converted FROM funnel ORDER BY step").fetchall() == [(1, 1), (2, 1), (3, 0), (4, 0)]
+    assert con.execute("SELECT sum(clicks), sum(purchases) FROM activity").fetchone() == (4, 2)
