@@ -37,11 +37,23 @@ def _build_gold(spark: SparkSession, settings: Settings, args: argparse.Namespac
     return [start_gold(spark, settings, trigger=args.trigger)]
 
 
+def _segment_users(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> list[StreamingQuery]:
+    """Batch: runs to the end here and starts no query."""
+    from lakepulse.segments.job import SegmentationError, format_run, run_segmentation
+
+    try:
+        print(format_run(run_segmentation(spark, settings)))
+    except SegmentationError as exc:
+        raise SystemExit(f"segment_users: {exc}") from None
+    return []
+
+
 # job name -> function starting its queries
 JOBS: dict[str, Callable[[SparkSession, Settings, argparse.Namespace], list[StreamingQuery]]] = {
     "ingest_bronze": _ingest_bronze,
     "refine_silver": _refine_silver,
     "build_gold": _build_gold,
+    "segment_users": _segment_users,
 }
 
 

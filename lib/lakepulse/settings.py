@@ -192,7 +192,8 @@ class SegmentationSettings:
     seed: int = 42
     init_steps: int = 5         # k-means|| rounds (Spark's default is 2)
     max_iter: int = 60
-    tol: float = 1e-4
+    # Converged when no centroid moves more than this (standard deviations): about scikit-learn's default.
+    tol: float = 0.005
     # Fit on a uniform sample of at most this many users (0: all of them); every user is scored.
     fit_sample_rows: int = 200_000
     # k is chosen, and the silhouette measured, on a sample of at most this many users.

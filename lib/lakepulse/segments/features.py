@@ -17,7 +17,7 @@ transform used for segment profiles and tests.
 Example::
 
     features = with_features(spark.read.table("gold.user_profile"), ["recency", "frequency"])
-    features.select("user_id", "recency", "f_recency")   # days since last seen, log1p(days)
+    features.columns   # user_id, recency, frequency, f_recency, f_frequency
 """
 
 from __future__ import annotations
@@ -108,9 +108,10 @@ def feature_sql(names: Sequence[str]) -> str:
 
 
 def with_features(profiles: DataFrame, names: Sequence[str]) -> DataFrame:
-    """``profiles`` (``gold.user_profile`` rows) plus, for each feature, its business value in a
-    column named after it and its model input in ``f_<name>``; one row per user, as given."""
+    """``user_id`` and, for each feature of ``names``, its business value in a column named after
+    it and its model input in ``f_<name>``: one row per user of ``profiles`` (``gold.user_profile``
+    rows), whose own columns are left out (``frequency`` and ``monetary`` would clash)."""
     selected = features_of(names)
     business = [F.expr(f.value).alias(f.name) for f in selected]
     model = [F.expr(f.model_sql()).alias(f.model_column) for f in selected]
-    return profiles.select("*", *business, *model)
+    return profiles.select("user_id", *business, *model)
