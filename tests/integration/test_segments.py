@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import math
+import runpy
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,15 +17,19 @@ from pyspark.sql import functions as F
 
 from lakepulse.gold.profiles import USER_PROFILE_SCHEMA
 from lakepulse.io.delta import ensure_delta_table
+from lakepulse.paths import project_root
 from lakepulse.segments.features import FEATURES, with_features
 from lakepulse.segments.job import format_profiles, format_quality, run_segmentation
 from lakepulse.segments.model import fit_model, score_users
+from lakepulse.segments.report import segments_report
 from lakepulse.segments.simulated import simulated_profiles, user_profile_frame
 from lakepulse.settings import SegmentationSettings, SimulatorSettings
 from lakepulse.tables import table_ref
 from tests.helpers import make_settings, read_delta_rs
 
 pytestmark = pytest.mark.integration
+
+NOTEBOOK = project_root() / "notebooks" / "segments.py"
 
 AS_OF = datetime(2026, 3, 10)
 
@@ -127,8 +133,20 @@ def test_k_is_chosen_by_silhouette_with_the_inertia_curve(spark: SparkSession) -
         fit_model(profiles.limit(2), SegmentationSettings(k=3, seeds=1))
 
 
+def _run_notebook(settings_file: Path, capsys: pytest.CaptureFixture[str]) -> str:
+    """notebooks/segments.py as ``python notebooks/segments.py settings=...`` would run it."""
+    argv = sys.argv
+    sys.argv = [str(NOTEBOOK), f"settings={settings_file}"]
+    try:
+        capsys.readouterr()
+        runpy.run_path(str(NOTEBOOK), run_name="__main__")
+    finally:
+        sys.argv = argv
+    return capsys.readouterr().out
+
+
 def test_the_job_on_simulated_personas_recovers_them_and_scores_again_with_the_saved_model(
-        spark: SparkSession, tmp_path: Path) -> None:
+        spark: SparkSession, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # Well separated: three personas that differ in how much they browse, buy and spend, two months
     # of history with ~300 events per person, one device each, no faults.
     simulator = SimulatorSettings(users=400, history_days=60, second_device_share=0.0,
@@ -141,8 +159,8 @@ def test_the_job_on_simulated_personas_recovers_them_and_scores_again_with_the_s
     simulated = simulated_profiles(simulator, events=120_000, now=datetime(2026, 3, 1, tzinfo=UTC))
     truth_file = tmp_path / "truth.json"
     truth_file.write_text(json.dumps({"users": {u: {"persona": p} for u, p in simulated.personas.items()}}))
-    settings, _ = make_settings(tmp_path, "localhost:9", "unused",
-                                segmentation={"k": 3, "seeds": 3, "ground_truth_file": str(truth_file)})
+    settings, settings_file = make_settings(tmp_path, "localhost:9", "unused",
+                                            segmentation={"k": 3, "seeds": 3, "ground_truth_file": str(truth_file)})
     gold = table_ref(settings, settings.gold.user_profile_table)
     ensure_delta_table(spark, gold, USER_PROFILE_SCHEMA, register=False)
     user_profile_frame(spark, simulated.profiles).write.format("delta").mode("append").save(gold.path)
@@ -177,6 +195,18 @@ def test_the_job_on_simulated_personas_recovers_them_and_scores_again_with_the_s
     runs = read_delta_rs(table_ref(settings, settings.segmentation.runs_table).path).to_pylist()
     assert len(runs) == 1 and runs[0]["adjusted_rand_index"] == pytest.approx(run.adjusted_rand_index)
     assert runs[0]["cluster_sizes"] == run.cluster_sizes and runs[0]["k_chosen_by"] == "settings"
+
+    # The report: text, charts and the HTML page.
+    report = segments_report(spark, settings)
+    assert run.model_version in report.text() and top.name in report.text()
+    written = report.write(tmp_path / "reports")
+    assert [p.name for p in written] == ["segments-shares.png", "segments-centroids.png", "segments.html"]
+    assert all(p.stat().st_size > 1000 for p in written)
+
+    # The notebook runs as plain Python on the same lakehouse and shows the same segments.
+    notebook_output = _run_notebook(settings_file, capsys)
+    assert "Customer segments" in notebook_output and top.name in notebook_output
+    assert "most typical" in notebook_output
 
     # Score again with the saved model, no refit: the same segments for the same users, and a
     # newcomer is scored too.

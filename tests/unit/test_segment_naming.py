@@ -70,6 +70,15 @@ def test_names_are_distinct_and_fallbacks_are_numbered_by_size_of_what_they_do()
     assert len(set(names.values())) == len(names)
 
 
+def test_heavy_browsers_who_seldom_convert_are_window_shoppers_even_with_an_order() -> None:
+    typical = {**TYPICAL, "view_to_order": 0.05}
+    names = name_segments({
+        0: {**typical, "frequency": 0.6, "monetary": 13.0, "views": 150.0, "view_to_order": 0.004},
+        1: {**typical, "frequency": 0.6, "monetary": 13.0, "views": 150.0, "view_to_order": 0.04},
+    }, typical)
+    assert names == {0: WINDOW_SHOPPERS, 1: OCCASIONAL_BUYERS}
+
+
 def test_big_spenders_and_new_visitors() -> None:
     names = name_segments({
         0: centroid(frequency=1.0, monetary=400.0, average_order_value=400.0, recency=5.0),

@@ -5,6 +5,7 @@
     lakepulse report user u-42
     lakepulse report users --top 20
     lakepulse report products --top 10 --hours 24
+    lakepulse report segments
 
 Files go to ``gold.reports_dir`` (``--out`` overrides). Exit codes: 0 written, 1 the report cannot be
 made (a gold table missing, an unknown user: one line on stderr).
@@ -28,6 +29,7 @@ REPORTS = {
     "user": ("lakepulse.reports.user", "one person's profile and hourly activity timeline"),
     "users": ("lakepulse.reports.users", "top buyers by revenue and the RFM segment distribution"),
     "products": ("lakepulse.reports.products", "hot products: the top N by trend score"),
+    "segments": ("lakepulse.segments.report", "customer segments: sizes, revenue shares, centroids, quality"),
 }
 
 

@@ -137,7 +137,7 @@ def _fit_runs(frame: DataFrame, config: SegmentationSettings,
         return model, KMeansRun(k, seed, summary.trainingCost, summary.numIter, time.perf_counter() - started)
 
     with ThreadPoolExecutor(max_workers=min(len(jobs), MAX_CONCURRENT_FITS)) as pool:
-        return list(pool.map(inheritable_thread_target(fit), jobs))
+        return list(pool.map(inheritable_thread_target(frame.sparkSession)(fit), jobs))
 
 
 def _lowest_cost(fits: list[tuple[KMeansModel, KMeansRun]]) -> KMeansModel:

@@ -17,7 +17,8 @@ Loyal              buying, frequency ≥ 1.5× typical, recency < 1.5× typical 
 At risk            buying, recency ≥ 1.5× typical                                recency × monetary
 Big spenders       buying, average order value ≥ 1.5× typical                    average order value
 New customers      buying, tenure ≤ 0.5× typical, recency ≤ typical              1 ÷ tenure
-Window shoppers    not buying, views or sessions ≥ typical                       views
+Window shoppers    not buying, views or sessions ≥ typical; or views or          views
+                   sessions ≥ 1.5× typical and view to order ≤ 0.5× typical
 New visitors       not buying, tenure ≤ 0.5× typical, recency ≤ typical          1 ÷ tenure
 Hibernating        not buying, recency ≥ 1.5× typical                            recency
 Occasional buyers  buying (any other)                                            monetary
@@ -107,7 +108,9 @@ RULES: dict[str, _Rule] = {
                    lambda s: s.ratio("average_order_value")),
     NEW_CUSTOMERS: (lambda s: s.buying and s.ratio("tenure") <= 0.5 and s.ratio("recency") <= 1,
                     lambda s: 1 / s.ratio("tenure")),
-    WINDOW_SHOPPERS: (lambda s: not s.buying and s.views_level() >= 1, lambda s: s.views_level()),
+    WINDOW_SHOPPERS: (lambda s: (not s.buying and s.views_level() >= 1)
+                      or (s.views_level() >= 1.5 and s.ratio("view_to_order") <= 0.5),
+                      lambda s: s.views_level()),
     NEW_VISITORS: (lambda s: not s.buying and s.ratio("tenure") <= 0.5 and s.ratio("recency") <= 1,
                    lambda s: 1 / s.ratio("tenure")),
     HIBERNATING: (lambda s: not s.buying and s.ratio("recency") >= 1.5, lambda s: s.ratio("recency")),
