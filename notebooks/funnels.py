@@ -34,7 +34,6 @@ except ImportError:
 
 from pyspark.sql import functions as F
 
-from lakepulse import sessions
 from lakepulse.gold import funnel, prep
 from lakepulse.gold.daily import DEFAULT_STEPS
 from lakepulse.notebook import open_lakehouse, parameters
@@ -64,9 +63,7 @@ if params["from"]:
 if params["to"]:
     silver = silver.where(F.col("event_date") <= params["to"])
 identity = prep.current_identity(read_table(spark, settings, settings.silver.identity_table))
-events = (prep.stitch(silver, identity)
-          .transform(lambda e: sessions.session_events(e, settings.silver.session_gap_seconds))
-          .withColumn("device", prep.device_type()))
+events = prep.funnel_events(silver, identity, settings.silver.session_gap_seconds)
 
 # COMMAND ----------
 

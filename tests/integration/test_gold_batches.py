@@ -78,7 +78,7 @@ def gold(spark, kafka_bootstrap, tmp_path_factory):
     silver = ensure_silver_tables(spark, settings)
     tables = ensure_gold_tables(spark, settings)
     schema = spark.read.format("delta").load(silver.events.path).schema
-    writer = GoldBatchWriter(settings, tables)
+    writer = GoldBatchWriter(spark, settings, tables)
     frames = []
     for rows in _batches():
         full = [{name: row.get(name) for name in schema.fieldNames()} for row in rows]

@@ -122,7 +122,7 @@ def lakehouse(spark, tmp_path_factory):
     # The identity map as silver keeps it (a1 → u1, a2 → u2, …), then one gold batch over everything.
     identity = current_identity(spark.read.format("delta").load(silver.identity.path), events)
     identity.write.format("delta").mode("append").save(silver.identity.path)
-    GoldBatchWriter(settings, tables)(events, 0)
+    GoldBatchWriter(spark, settings, tables)(events, 0)
     return settings, path
 
 

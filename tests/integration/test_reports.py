@@ -113,13 +113,15 @@ def _funnel_rows() -> list[dict]:
 
 
 def _event(message_id: str, name: str, at: datetime, anonymous_id: str | None, user_id: str | None) -> tuple:
-    return (message_id, "track", name, anonymous_id, user_id, at, at.date())
+    return (message_id, "track", name, anonymous_id, user_id, at, at.date()) + (None,) * 10
 
 
-# silver.events for --live (only the columns the funnel needs). a1 is identified as u1 by the
+# silver.events for --live (the columns the funnel and sessions need). a1 is identified as u1 by the
 # identity map: stitched, u1 completes the funnel (unstitched, nobody would).
 SILVER_COLUMNS = "message_id string, type string, event string, anonymous_id string, user_id string, " \
-                 "event_time timestamp, event_date date"
+                 "event_time timestamp, event_date date, session_id string, page_path string, page_url string, " \
+                 "page_referrer string, campaign_name string, campaign_source string, campaign_medium string, " \
+                 "revenue double, order_id string, context_user_agent string"
 SILVER = [
     _event("m1", STEP_NAMES[0], datetime(2026, 1, 5, 10, 0), "a1", None),
     _event("m2", STEP_NAMES[1], datetime(2026, 1, 5, 10, 5), "a1", "u1"),

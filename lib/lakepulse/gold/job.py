@@ -88,9 +88,14 @@ def ensure_gold_tables(spark: SparkSession, settings: Settings) -> GoldTables:
 class GoldBatchWriter:
     """The ``foreachBatch`` function of the build_gold stream."""
 
-    def __init__(self, settings: Settings, tables: GoldTables) -> None:
+    def __init__(self, spark: SparkSession, settings: Settings, tables: GoldTables) -> None:
         self.settings = settings
         self.tables = tables
+        # The latest event time gold has seen (its watermark's base), carried across restarts by
+        # the metrics table.
+        self.max_event_time: datetime | None = (
+            self._read(spark, tables.metrics).where(F.col("query") == GOLD_QUERY).agg(F.max("max_event_time")).first()[0]
+        )
 
     def _read(self, spark: SparkSession, ref: TableRef) -> DataFrame:
         return spark.read.format("delta").load(ref.path)
@@ -126,7 +131,9 @@ class GoldBatchWriter:
         relinked_days = {row[0] for row in people_events.join(relinked, "anonymous_id", "left_semi")
                          .select("event_date").distinct().collect()}
         self._write_funnels(silver, identity, set(info["dates"]) | relinked_days, batch_id)
-        watermark = self._publish_closed_windows(spark, batch_id)
+        self.max_event_time = max(filter(None, [self.max_event_time, info["max_event_time"]]))
+        watermark = self.max_event_time - timedelta(seconds=self.settings.gold.report_delay_seconds)
+        self._publish_closed_windows(spark, watermark, batch_id)
 
         finished_ms = time.time() * 1000
         p50, p95, p99 = (finished_ms - ms for ms in info["event_ms"])
@@ -150,7 +157,7 @@ class GoldBatchWriter:
     def _write_profiles(self, people_events: DataFrame, identity: DataFrame, people: DataFrame, batch_id: int) -> None:
         gap = self.settings.silver.session_gap_seconds
         people_sessions = (prep.stitch_sessions(sessions.sessionize(people_events, gap), identity)
-                           .join(people_events.select("person_id").distinct(), "person_id", "left_semi"))
+                           .join(people.select(F.col("user_id").alias("person_id")), "person_id", "left_semi"))
         fresh = profiles.user_profiles(people_events, people_sessions)
         existing = self._read(people_events.sparkSession, self.tables.user_profile)
         everyone = existing.join(people, "user_id", "left_anti").unionByName(fresh)
@@ -177,27 +184,21 @@ class GoldBatchWriter:
         days = {day - timedelta(days=back) for day in event_days for back in range(window_days + 1)}
         # Context: the window after each day (conversions) and the day before (sessions' starts).
         context = sorted({day + timedelta(days=offset) for day in days for offset in range(-1, window_days + 1)})
-        events = (
-            prep.stitch(silver.where(F.col("event_date").isin(context)), identity)
-            .transform(lambda e: sessions.session_events(e, self.settings.silver.session_gap_seconds))
-            .withColumn("device", prep.device_type())
-        )
+        events = prep.funnel_events(silver.where(F.col("event_date").isin(context)), identity,
+                                    self.settings.silver.session_gap_seconds)
         rows = daily.funnel_daily(events, self.settings.gold.funnel_window_seconds).where(F.col("day").isin(sorted(days)))
         scope = silver.sparkSession.createDataFrame([(day,) for day in sorted(days)], "day date")
         replace_rows_once(rows, self.tables.funnel_daily, batch_id, keys=("day", "channel", "device", "step"),
                           scope=scope)
 
-    def _publish_closed_windows(self, spark: SparkSession, batch_id: int) -> datetime | None:
-        """Send every closed, unpublished activity window to the reports topic, then mark it."""
-        latest = self._read(spark, self.tables.events).agg(F.max("event_time")).first()[0]
-        if latest is None:
-            return None
-        watermark = latest - timedelta(seconds=self.settings.gold.report_delay_seconds)
+    def _publish_closed_windows(self, spark: SparkSession, watermark: datetime, batch_id: int) -> None:
+        """Send every window closed by ``watermark`` and not yet published to the reports topic,
+        then mark it published."""
         pending = (self._read(spark, self.tables.user_activity)
                    .where(F.col("published_at").isNull() & (F.col("window_end") <= F.lit(watermark)))
                    .localCheckpoint(eager=True))
         if pending.isEmpty():
-            return watermark
+            return
         kafka = self.settings.kafka
         (activity.report_messages(pending).write.format("kafka")
          .option("kafka.bootstrap.servers", kafka.bootstrap_servers)
@@ -210,7 +211,6 @@ class GoldBatchWriter:
              .merge(pending.select("report_key").alias("s"), "t.report_key = s.report_key")
              .whenMatchedUpdate(condition="t.published_at IS NULL", set={"published_at": "current_timestamp()"})
              .execute())
-        return watermark
 
 
 def replace_rows_once(rows: DataFrame, ref: TableRef, batch_id: int, **kwargs) -> None:  # noqa: ANN003
@@ -224,7 +224,7 @@ def start_gold(spark: SparkSession, settings: Settings, trigger: str | None = No
     tables = ensure_gold_tables(spark, settings)
     ensure_topics(settings.kafka.bootstrap_servers, [settings.gold.reports_topic], settings.kafka.partitions,
                   settings.kafka.replication_factor)
-    writer = GoldBatchWriter(settings, tables)
+    writer = GoldBatchWriter(spark, settings, tables)
     silver = (spark.readStream.format("delta")
               .option("maxFilesPerTrigger", settings.gold.max_files_per_trigger)
               .load(tables.events.path))

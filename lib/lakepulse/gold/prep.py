@@ -5,7 +5,9 @@
   was (latest) identified as, else the anonymous id itself (a visitor never identified).
 * :func:`event_name` names every call the way funnels and reports refer to it.
 * :func:`with_counted_orders` marks the Order Completed events that count: one per ``order_id``.
-* :func:`device_type` reads desktop / mobile / tablet from a user agent.
+* :func:`device_type` reads desktop / mobile / tablet from a user agent;
+* :func:`funnel_events` is all of that for funnels: stitched events with their session's
+  ``session_key`` and ``channel`` and the ``device`` type.
 
 Example::
 
@@ -19,6 +21,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from lakepulse import identity as identity_map
+from lakepulse import sessions
 from lakepulse.contract import ORDER_COMPLETED
 
 PAGE_VIEWED = "Page Viewed"
@@ -98,3 +101,14 @@ def with_counted_orders(events: DataFrame) -> DataFrame:
     same_order = Window.partitionBy(F.coalesce(group, F.concat(F.lit("m:"), F.col("message_id")))) \
         .orderBy("event_time", "message_id")
     return events.withColumn("counted_order", is_order & (F.row_number().over(same_order) == 1))
+
+
+def funnel_events(events: DataFrame, identity: DataFrame, gap_seconds: int = sessions.DEFAULT_GAP_SECONDS) -> DataFrame:
+    """Silver events ready for :mod:`lakepulse.gold.funnel`: stitched to people, each with its
+    session (``session_key``, the session's marketing ``channel``) and its ``device`` type — what
+    the gold job, the live funnel report and the notebooks all count."""
+    return (
+        stitch(events, identity)
+        .transform(lambda stitched: sessions.session_events(stitched, gap_seconds))
+        .withColumn("device", device_type())
+    )

@@ -186,13 +186,14 @@ def _live_figures(spark: SparkSession, settings: Settings, start: dt.date | None
                   end: dt.date | None) -> tuple[list[StepFigures], list[tuple], dt.date, dt.date]:
     from lakepulse.gold import funnel as engine
     from lakepulse.gold.daily import default_funnel
-    from lakepulse.gold.prep import current_identity, stitch
+    from lakepulse.gold.prep import current_identity, funnel_events
 
     silver = read_table(spark, settings, settings.silver.events_table)
     latest = silver.agg(F.max("event_date")).first()[0] if end is None else end
     start, end = _range(latest, start, end, settings.silver.events_table)
     identity = current_identity(read_table(spark, settings, settings.silver.identity_table))
-    events: DataFrame = stitch(silver.where(F.col("event_date").between(start, end)), identity)
+    events: DataFrame = funnel_events(silver.where(F.col("event_date").between(start, end)), identity,
+                                      settings.silver.session_gap_seconds)
     spec = default_funnel(settings.gold.funnel_window_seconds, breakdown=())
     # Steps and trend both come from the attempts: match them once.
     counted = engine.attempts(events, spec).cache()
