@@ -145,6 +145,7 @@ def _run_notebook(settings_file: Path, capsys: pytest.CaptureFixture[str]) -> st
     return capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_the_job_on_simulated_personas_recovers_them_and_scores_again_with_the_saved_model(
         spark: SparkSession, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # Well separated: three personas that differ in how much they browse, buy and spend, two months
@@ -160,7 +161,7 @@ def test_the_job_on_simulated_personas_recovers_them_and_scores_again_with_the_s
     truth_file = tmp_path / "truth.json"
     truth_file.write_text(json.dumps({"users": {u: {"persona": p} for u, p in simulated.personas.items()}}))
     settings, settings_file = make_settings(tmp_path, "localhost:9", "unused",
-                                            segmentation={"k": 3, "seeds": 3, "ground_truth_file": str(truth_file)})
+                                            segmentation={"k": 3, "seeds": 2, "ground_truth_file": str(truth_file)})
     gold = table_ref(settings, settings.gold.user_profile_table)
     ensure_delta_table(spark, gold, USER_PROFILE_SCHEMA, register=False)
     user_profile_frame(spark, simulated.profiles).write.format("delta").mode("append").save(gold.path)

@@ -89,6 +89,8 @@ class FittedModel:
     runs: list[KMeansRun] = field(default_factory=list)     # the chosen k's runs
     k_scores: list[KScore] = field(default_factory=list)    # empty when k came from settings
     seconds: float = 0.0
+    # Seconds per phase: scaler, samples, choose_k (when k is chosen), kmeans, silhouette.
+    timings: dict[str, float] = field(default_factory=dict)
 
 
 def preparation(features: list[str]) -> Pipeline:
@@ -158,6 +160,11 @@ def fit_model(profiles: DataFrame, config: SegmentationSettings, *, partitions: 
     cores). Raises ValueError when there are fewer users than segments to find.
     """
     started = time.perf_counter()
+    timings: dict[str, float] = {}
+
+    def lap(phase: str) -> None:
+        timings[phase] = round(time.perf_counter() - started - sum(timings.values()), 3)
+
     spark = profiles.sparkSession
     partitions = partitions or spark.sparkContext.defaultParallelism
     prepared = preparation(config.features).fit(profiles)
@@ -166,9 +173,11 @@ def fit_model(profiles: DataFrame, config: SegmentationSettings, *, partitions: 
     smallest_k = config.k or config.k_min
     if users < smallest_k:
         raise ValueError(f"{users} users cannot make {smallest_k} segments")
+    lap("scaler")
     fit_frame, fit_rows = _cached(_sample(scaled_all, config.fit_sample_rows, users, config.seed), partitions)
     evaluation, evaluation_rows = _cached(
         _sample(fit_frame, config.evaluation_sample_rows, fit_rows, config.seed + 1), partitions)
+    lap("samples")
     try:
         k_scores: list[KScore] = []
         k = config.k
@@ -180,10 +189,13 @@ def fit_model(profiles: DataFrame, config: SegmentationSettings, *, partitions: 
                 model = _lowest_cost([fit for fit in fits if fit[1].k == candidate])
                 k_scores.append(KScore(candidate, model.summary.trainingCost, silhouette(model, evaluation)))
             k = max(k_scores, key=lambda score: (score.silhouette, -score.k)).k
+            lap("choose_k")
         fits = _fit_runs(fit_frame, config, [(k, config.seed + i) for i in range(config.seeds)])
         best = _lowest_cost(fits)
         runs = [run for _, run in fits]
+        lap("kmeans")
         quality = silhouette(best, evaluation)
+        lap("silhouette")
     finally:
         evaluation.unpersist()
         fit_frame.unpersist()
@@ -192,7 +204,7 @@ def fit_model(profiles: DataFrame, config: SegmentationSettings, *, partitions: 
         pipeline=PipelineModel(stages=[*prepared.stages, best]),
         features=list(config.features), k=k, k_chosen_by="settings" if config.k else "silhouette",
         seed=kept.seed, silhouette=quality, users=users, fit_rows=fit_rows, evaluation_rows=evaluation_rows,
-        runs=runs, k_scores=k_scores, seconds=time.perf_counter() - started,
+        runs=runs, k_scores=k_scores, seconds=time.perf_counter() - started, timings=timings,
     )
 
 
