@@ -79,13 +79,27 @@ def test_heavy_browsers_who_seldom_convert_are_window_shoppers_even_with_an_orde
     assert names == {0: WINDOW_SHOPPERS, 1: OCCASIONAL_BUYERS}
 
 
-def test_big_spenders_and_new_visitors() -> None:
+def test_big_spenders_spend_more_per_order_than_the_other_buyers_and_new_visitors_just_arrived() -> None:
     names = name_segments({
         0: centroid(frequency=1.0, monetary=400.0, average_order_value=400.0, recency=5.0),
         1: centroid(frequency=0.0, monetary=0.0, average_order_value=0.0, views=3.0, sessions=1.0, tenure=0.0,
                     recency=0.0),
+        2: centroid(frequency=1.0, monetary=90.0, average_order_value=90.0, recency=4.0),
+        3: centroid(frequency=1.0, monetary=70.0, average_order_value=70.0, recency=4.0),
     }, TYPICAL)
-    assert names == {0: BIG_SPENDERS, 1: NEW_VISITORS}
+    # Buying segments' median order value is 90: 400 is more than 1.5 times that.
+    assert names == {0: BIG_SPENDERS, 1: NEW_VISITORS, 2: OCCASIONAL_BUYERS, 3: f"{OCCASIONAL_BUYERS} 2"}
+
+
+def test_one_time_buyers_among_non_buyers_are_neither_loyal_nor_big_spenders() -> None:
+    # The typical user never ordered: one order is "more than typical" but not loyalty, and with a
+    # single buying segment there is no other buyer to out-spend.
+    typical = {**TYPICAL, "frequency": 0.1, "monetary": 1.0, "average_order_value": 1.0}
+    names = name_segments({
+        0: {**typical, "frequency": 1.0, "monetary": 140.0, "average_order_value": 140.0},
+        1: {**typical, "frequency": 0.0, "monetary": 0.0, "average_order_value": 0.0, "views": 2.0, "sessions": 1.0},
+    }, typical)
+    assert names == {0: OCCASIONAL_BUYERS, 1: BROWSERS}
 
 
 def test_a_rule_needing_a_feature_the_model_lacks_never_matches() -> None:

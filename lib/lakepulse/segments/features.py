@@ -53,9 +53,9 @@ class Feature:
         return f"log1p({self.value})" if self.transform == LOG1P else f"({self.value})"
 
     def to_business(self, model_value: float) -> float:
-        """The business value of a model input value (the inverse of the transform; counts and
-        amounts are never below 0)."""
-        return max(0.0, math.expm1(model_value)) if self.transform == LOG1P else model_value
+        """The business value of a model input value (the inverse of the transform; no feature is
+        ever below 0, so rounding errors below it are cut)."""
+        return max(0.0, math.expm1(model_value) if self.transform == LOG1P else model_value)
 
 
 def _double(sql: str) -> str:

@@ -14,8 +14,9 @@ Fitting (:func:`fit_model`) is tuned for small machines as much as for clusters:
 * convergence is "no centroid moved more than ``tol`` standard deviations": Spark's default (1e-4)
   is about a hundred times stricter than scikit-learn's and costs dozens of passes that do not
   change the inertia;
-* with ``segmentation.k = 0``, k is chosen over ``k_min..k_max`` by silhouette on a smaller
-  evaluation sample (two seeds per k), the inertia curve being recorded alongside.
+* with ``segmentation.k = 0``, k is chosen over ``k_min..k_max`` by the silhouette of each k's
+  lowest-cost run (all seeds) on a smaller evaluation sample, the inertia curve being recorded
+  alongside; when the evaluation sample is the whole fit sample, those runs are the final ones.
 
 Scoring (:func:`score_users`) needs only the saved model and ``gold.user_profile`` rows: the feature
 definitions travel inside the model (its first stage is the feature SQL).
@@ -48,8 +49,6 @@ from lakepulse.settings import SegmentationSettings
 VECTOR_COLUMN = "feature_vector"  # model inputs, assembled
 SCALED_COLUMN = "scaled_features"  # standardised model inputs: what KMeans sees
 SEGMENT_COLUMN = "segment_id"
-# Seeds per k when choosing k (the chosen k then gets segmentation.seeds runs).
-SELECTION_SEEDS = 2
 MAX_CONCURRENT_FITS = 8
 
 
@@ -138,6 +137,8 @@ def _fit_runs(frame: DataFrame, config: SegmentationSettings,
         summary = model.summary
         return model, KMeansRun(k, seed, summary.trainingCost, summary.numIter, time.perf_counter() - started)
 
+    if not jobs:
+        return []
     with ThreadPoolExecutor(max_workers=min(len(jobs), MAX_CONCURRENT_FITS)) as pool:
         return list(pool.map(inheritable_thread_target(frame.sparkSession)(fit), jobs))
 
@@ -175,26 +176,37 @@ def fit_model(profiles: DataFrame, config: SegmentationSettings, *, partitions: 
         raise ValueError(f"{users} users cannot make {smallest_k} segments")
     lap("scaler")
     fit_frame, fit_rows = _cached(_sample(scaled_all, config.fit_sample_rows, users, config.seed), partitions)
-    evaluation, evaluation_rows = _cached(
+    # Small tables are their own evaluation sample: the fits made to choose k then count for the
+    # chosen k too.
+    whole = fit_rows <= config.evaluation_sample_rows
+    evaluation, evaluation_rows = (fit_frame, fit_rows) if whole else _cached(
         _sample(fit_frame, config.evaluation_sample_rows, fit_rows, config.seed + 1), partitions)
     lap("samples")
     try:
         k_scores: list[KScore] = []
+        silhouettes: dict[int, float] = {}  # id(model) -> silhouette on the evaluation sample
         k = config.k
+        reusable: list[tuple[KMeansModel, KMeansRun]] = []
         if not k:
             highest = max(config.k_min, min(config.k_max, evaluation_rows - 1))
-            seeds = [config.seed + i for i in range(min(SELECTION_SEEDS, config.seeds))]
+            seeds = [config.seed + i for i in range(config.seeds)]
             fits = _fit_runs(evaluation, config, [(c, s) for c in range(config.k_min, highest + 1) for s in seeds])
             for candidate in range(config.k_min, highest + 1):
                 model = _lowest_cost([fit for fit in fits if fit[1].k == candidate])
-                k_scores.append(KScore(candidate, model.summary.trainingCost, silhouette(model, evaluation)))
+                silhouettes[id(model)] = silhouette(model, evaluation)
+                k_scores.append(KScore(candidate, model.summary.trainingCost, silhouettes[id(model)]))
             k = max(k_scores, key=lambda score: (score.silhouette, -score.k)).k
+            reusable = [fit for fit in fits if whole and fit[1].k == k]
             lap("choose_k")
-        fits = _fit_runs(fit_frame, config, [(k, config.seed + i) for i in range(config.seeds)])
+        done = {run.seed for _, run in reusable}
+        fits = reusable + _fit_runs(fit_frame, config, [(k, config.seed + i) for i in range(config.seeds)
+                                                        if config.seed + i not in done])
         best = _lowest_cost(fits)
-        runs = [run for _, run in fits]
+        runs = sorted((run for _, run in fits), key=lambda run: run.seed)
         lap("kmeans")
-        quality = silhouette(best, evaluation)
+        quality = silhouettes.get(id(best))
+        if quality is None:
+            quality = silhouette(best, evaluation)
         lap("silhouette")
     finally:
         evaluation.unpersist()

@@ -5,17 +5,21 @@ the rules hold for a shop of any size or price level. For counts and amounts (``
 the comparison is the ratio ``(1 + segment) / (1 + typical)``; for rates, ``segment / typical``.
 
 A segment is **buying** when its centroid has at least half an order (``frequency ≥ 0.5``; without
-that feature, ``monetary ≥ 1``). The rules, in priority order — each name goes to the matching segment
+that feature, ``monetary ≥ 1``), of **repeat buyers** when it has at least one and a half
+(``frequency ≥ 1.5``): the typical user of a shop is often no buyer at all, so "more orders than
+typical" alone would call one-time buyers loyal. The rules, in priority order — each name goes to the matching segment
 that fits it best (the highest score), so no two segments share a name:
 
 =================  ============================================================  ===================
 name               rule                                                          best fit
 =================  ============================================================  ===================
-Champions          buying, frequency ≥ 2× and monetary ≥ 2× typical, recency     frequency × monetary
-                   ≤ typical                                                     ÷ recency
-Loyal              buying, frequency ≥ 1.5× typical, recency < 1.5× typical      frequency
+Champions          repeat buyers, frequency ≥ 2× and monetary ≥ 2× typical,      frequency × monetary
+                   recency ≤ typical                                             ÷ recency
+Loyal              repeat buyers, frequency ≥ 1.5× typical, recency < 1.5×       frequency
+                   typical
 At risk            buying, recency ≥ 1.5× typical                                recency × monetary
-Big spenders       buying, average order value ≥ 1.5× typical                    average order value
+Big spenders       buying, average order value ≥ 1.5× that of the median         average order value
+                   buying segment (needs two buying segments or more)
 New customers      buying, tenure ≤ 0.5× typical, recency ≤ typical              1 ÷ tenure
 Window shoppers    not buying, views or sessions ≥ typical; or views or          views
                    sessions ≥ 1.5× typical and view to order ≤ 0.5× typical
@@ -39,8 +43,9 @@ Example::
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from lakepulse.segments.features import FEATURES, LOG1P
 
@@ -68,6 +73,17 @@ class Levels:
 
     centroid: Mapping[str, float]
     typical: Mapping[str, float]
+    typical_buyer: Mapping[str, float] = field(default_factory=dict)  # median of the buying segments
+
+    @property
+    def repeat_buyers(self) -> bool:
+        return self.value("frequency") >= 1.5
+
+    def buyer_ratio(self, name: str) -> float:
+        """The ratio against the median buying segment; missing when there is none to compare with."""
+        if name not in self.typical_buyer:
+            raise _Missing(name)
+        return Levels(self.centroid, self.typical_buyer).ratio(name)
 
     def value(self, name: str) -> float:
         if name not in self.centroid:
@@ -97,15 +113,15 @@ class Levels:
 # name -> (rule, best-fit score)
 _Rule = tuple[Callable[[Levels], bool], Callable[[Levels], float]]
 RULES: dict[str, _Rule] = {
-    CHAMPIONS: (lambda s: s.buying and s.ratio("frequency") >= 2 and s.ratio("monetary") >= 2
+    CHAMPIONS: (lambda s: s.repeat_buyers and s.ratio("frequency") >= 2 and s.ratio("monetary") >= 2
                 and s.ratio("recency") <= 1,
                 lambda s: s.ratio("frequency") * s.ratio("monetary") / s.ratio("recency")),
-    LOYAL: (lambda s: s.buying and s.ratio("frequency") >= 1.5 and s.ratio("recency") < 1.5,
+    LOYAL: (lambda s: s.repeat_buyers and s.ratio("frequency") >= 1.5 and s.ratio("recency") < 1.5,
             lambda s: s.ratio("frequency")),
     AT_RISK: (lambda s: s.buying and s.ratio("recency") >= 1.5,
               lambda s: s.ratio("recency") * s.ratio("monetary")),
-    BIG_SPENDERS: (lambda s: s.buying and s.ratio("average_order_value") >= 1.5,
-                   lambda s: s.ratio("average_order_value")),
+    BIG_SPENDERS: (lambda s: s.buying and s.buyer_ratio("average_order_value") >= 1.5,
+                   lambda s: s.buyer_ratio("average_order_value")),
     NEW_CUSTOMERS: (lambda s: s.buying and s.ratio("tenure") <= 0.5 and s.ratio("recency") <= 1,
                     lambda s: 1 / s.ratio("tenure")),
     WINDOW_SHOPPERS: (lambda s: (not s.buying and s.views_level() >= 1)
@@ -139,7 +155,10 @@ def name_segments(centroids: Mapping[int, Mapping[str, float]], typical: Mapping
     ``typical`` is the centre of all users in the same units. Deterministic: ties go to the lower
     segment id.
     """
-    levels = {segment: Levels(centroid, typical) for segment, centroid in centroids.items()}
+    buying = [c for c in centroids.values() if _is_buying(Levels(c, typical))]
+    typical_buyer = ({name: statistics.median(c[name] for c in buying) for name in typical
+                      if all(name in c for c in buying)} if len(buying) >= 2 else {})
+    levels = {segment: Levels(centroid, typical, typical_buyer) for segment, centroid in centroids.items()}
     names: dict[int, str] = {}
     for name, (_, score) in RULES.items():
         candidates = [s for s in sorted(levels) if s not in names and _matches(levels[s], name)]
