@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -94,3 +95,14 @@ def shared_data() -> Path:
         if Path(candidate).is_dir():
             return Path(candidate)
     return project_root().parent / "shared" / "data"
+
+
+def silver_event(message_id: str, moment: datetime, call: str = "track", event: str | None = None, **fields) -> dict:
+    """A silver.events row (as a dict) for hand-built gold tests: lineage columns filled with
+    placeholders, every other column from ``fields`` (missing ones are null)."""
+    row = {"message_id": message_id, "type": call, "event": event, "event_time": moment,
+           "event_date": moment.date(), "timestamp": moment, "received_at": moment, "kafka_timestamp": moment,
+           "ingest_time": moment, "silver_time": moment, "topic": "t", "partition": 0, "offset": 0,
+           "is_late": False, "payload_bytes": 100, "warned_rules": []}
+    row.update(fields)
+    return row

@@ -15,7 +15,7 @@ from pyspark.sql import functions as F
 from lakepulse.gold.job import GoldBatchWriter, ensure_gold_tables
 from lakepulse.io.kafka import ensure_topics
 from lakepulse.silver_stream import ensure_silver_tables
-from tests.helpers import make_settings, read_delta_rs, read_topic, unique_topic
+from tests.helpers import make_settings, read_delta_rs, read_topic, silver_event, unique_topic
 
 pytestmark = pytest.mark.integration
 
@@ -26,15 +26,6 @@ DAY = date(2026, 3, 2)
 
 def _at(hh: int, mm: int) -> datetime:
     return datetime(2026, 3, 2, hh, mm)
-
-
-def _event(message_id: str, moment: datetime, call: str = "track", event: str | None = None, **fields) -> dict:
-    row = {"message_id": message_id, "type": call, "event": event, "event_time": moment,
-           "event_date": moment.date(), "timestamp": moment, "received_at": moment, "kafka_timestamp": moment,
-           "ingest_time": moment, "silver_time": moment, "topic": "t", "partition": 0, "offset": 0,
-           "is_late": False, "payload_bytes": 100, "warned_rules": []}
-    row.update(fields)
-    return row
 
 
 def _line(product_id: str, price: float, category: str) -> dict:
@@ -51,18 +42,18 @@ def _batches() -> list[list[dict]]:
     order2 = dict(event="Order Completed", order_id="o2", revenue=30.0, products=[_line("p3", 30.0, "bags")], **a1)
     return [
         [
-            _event("m1", _at(10, 0), "page", page_path="/", page_url="https://shop.test/",
+            silver_event("m1", _at(10, 0), "page", page_path="/", page_url="https://shop.test/",
                    campaign_name="spring", campaign_source="google", campaign_medium="cpc", **a1),
-            _event("m2", _at(10, 5), event="Product Viewed", product_id="p1", category="shoes", price=80.0, **a1),
-            _event("m3", _at(10, 6), event="Product Added", product_id="p1", category="shoes", price=80.0, **a1),
-            _event("m4", _at(10, 10), event="Product Viewed", product_id="p2", category="hats", price=50.0, **a2),
-            _event("m5", _at(10, 20), event="Order Completed", order_id="o1", revenue=50.0,
+            silver_event("m2", _at(10, 5), event="Product Viewed", product_id="p1", category="shoes", price=80.0, **a1),
+            silver_event("m3", _at(10, 6), event="Product Added", product_id="p1", category="shoes", price=80.0, **a1),
+            silver_event("m4", _at(10, 10), event="Product Viewed", product_id="p2", category="hats", price=50.0, **a2),
+            silver_event("m5", _at(10, 20), event="Order Completed", order_id="o1", revenue=50.0,
                    products=[_line("p2", 50.0, "hats")], **a2),
         ],
         [
-            _event("m6", _at(12, 30), "identify", anonymous_id="a1", user_id="u1", context_user_agent=DESKTOP),
-            _event("m7", _at(12, 31), **order2),
-            _event("m8", _at(12, 32), **order2),
+            silver_event("m6", _at(12, 30), "identify", anonymous_id="a1", user_id="u1", context_user_agent=DESKTOP),
+            silver_event("m7", _at(12, 31), **order2),
+            silver_event("m8", _at(12, 32), **order2),
         ],
     ]
 

@@ -26,7 +26,7 @@ from lakepulse.notebook import parameters
 from lakepulse.paths import project_root
 from lakepulse.reports.document import PNG_SIGNATURE
 from lakepulse.silver_stream import ensure_silver_tables
-from tests.helpers import make_settings
+from tests.helpers import make_settings, silver_event
 
 pytestmark = pytest.mark.integration
 
@@ -50,25 +50,16 @@ def _at(day: int, hh: int, mm: int) -> datetime:
     return datetime(2026, 3, day, hh, mm)
 
 
-def _event(message_id: str, moment: datetime, call: str = "track", event: str | None = None, **fields) -> dict:
-    row = {"message_id": message_id, "type": call, "event": event, "event_time": moment,
-           "event_date": moment.date(), "timestamp": moment, "received_at": moment, "kafka_timestamp": moment,
-           "ingest_time": moment, "silver_time": moment, "topic": "t", "partition": 0, "offset": 0,
-           "is_late": False, "payload_bytes": 100, "warned_rules": []}
-    row.update(fields)
-    return row
-
-
 def _product(event: str, message_id: str, moment: datetime, product_id: str, category: str, price: float,
              **who) -> dict:
-    return _event(message_id, moment, event=event, product_id=product_id, category=category, price=price, **who)
+    return silver_event(message_id, moment, event=event, product_id=product_id, category=category, price=price, **who)
 
 
 def _order(message_id: str, moment: datetime, order_id: str, product_id: str, category: str, price: float,
            **who) -> dict:
     line = {"product_id": product_id, "sku": None, "name": None, "brand": None, "category": category,
             "price": price, "quantity": 1}
-    return _event(message_id, moment, event="Order Completed", order_id=order_id, revenue=price, products=[line],
+    return silver_event(message_id, moment, event="Order Completed", order_id=order_id, revenue=price, products=[line],
                   **who)
 
 
@@ -82,25 +73,25 @@ def _events() -> list[dict]:
     u3 = {"anonymous_id": "a3", "user_id": "u3"}
     a4 = {"anonymous_id": "a4"}
     return [
-        _event("m01", _at(2, 10, 0), "page", page_path="/", **u1),
+        silver_event("m01", _at(2, 10, 0), "page", page_path="/", **u1),
         _product("Product Viewed", "m02", _at(2, 10, 1), "p1", "shoes", 80.0, **u1),
         _product("Product Added", "m03", _at(2, 10, 2), "p1", "shoes", 80.0, **u1),
-        _event("m04", _at(2, 10, 3), event="Checkout Started", **u1),
+        silver_event("m04", _at(2, 10, 3), event="Checkout Started", **u1),
         _order("m05", _at(2, 10, 5), "o1", "p1", "shoes", 80.0, **u1),
         _product("Product Viewed", "m06", _at(3, 9, 0), "p2", "hats", 50.0, **u1),
         _product("Product Added", "m07", _at(3, 9, 1), "p2", "hats", 50.0, **u1),
-        _event("m08", _at(3, 9, 2), event="Checkout Started", **u1),
+        silver_event("m08", _at(3, 9, 2), event="Checkout Started", **u1),
         _order("m09", _at(3, 9, 4), "o2", "p2", "hats", 50.0, **u1),
         _product("Product Viewed", "m10", _at(2, 11, 0), "p1", "shoes", 80.0, **a2),
         _product("Product Added", "m11", _at(2, 11, 2), "p1", "shoes", 80.0, **a2),
-        _event("m12", _at(2, 11, 3), "identify", **u2),
-        _event("m13", _at(2, 11, 5), event="Checkout Started", **u2),
+        silver_event("m12", _at(2, 11, 3), "identify", **u2),
+        silver_event("m13", _at(2, 11, 5), event="Checkout Started", **u2),
         _order("m14", _at(2, 11, 6), "o3", "p1", "shoes", 80.0, **u2),
         _product("Product Viewed", "m15", _at(3, 8, 0), "p3", "bags", 30.0, **u3),
         _product("Product Added", "m16", _at(3, 8, 1), "p3", "bags", 30.0, **u3),
         _product("Product Viewed", "m17", _at(3, 9, 30), "p2", "hats", 50.0, **a4),
         _product("Product Viewed", "m18", _at(3, 9, 31), "p3", "bags", 30.0, **a4),
-        _event("m19", _at(2, 12, 0), "page", page_path="/", anonymous_id="a5", user_id="u5"),
+        silver_event("m19", _at(2, 12, 0), "page", page_path="/", anonymous_id="a5", user_id="u5"),
     ]
 
 
