@@ -2,8 +2,9 @@
 
 Starts the local Kafka broker when needed, sends simulated events (with faults) to the events
 topic, runs bronze, silver and gold in catch-up mode and prints what landed where next to the
-simulator's ground truth, then the e-commerce funnel and the top users, and writes the charts
-(funnel, users, hot products) to the reports folder.
+simulator's ground truth, then the e-commerce funnel and the top users, segments the customers
+(MLlib KMeans) and prints the segment profiles, and writes the charts (funnel, users, hot products,
+segments) to the reports folder.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from lakepulse.reports.funnel import funnel_report
     from lakepulse.reports.products import products_report
     from lakepulse.reports.users import users_report
+    from lakepulse.segments.job import format_run, run_segmentation
+    from lakepulse.segments.report import segments_report
     from lakepulse.simulate.runner import ground_truth_path, run_simulation
     from lakepulse.spark import build_session
 
@@ -64,6 +67,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         print()
         print(report.text())
         written += report.write(folder)
+    _say("segments: gold.user_profile → MLlib KMeans → gold.user_segments, gold.segment_profiles")
+    segmentation = run_segmentation(spark, settings)
+    print()
+    print(format_run(segmentation))
+    written += segments_report(spark, settings).write(folder)
     print()
     print(f"lakehouse: {settings.lakehouse_root}")
     print(f"charts and HTML reports ({len(written)} files): {folder}")
