@@ -58,6 +58,7 @@ def test_a_small_benchmark_run_measures_everything_and_reconciles(spark, kafka_b
         "latency.producer.achieved_rate",
         *[f"latency.{stage}.{q}" for stage in ("silver", "gold") for q in ("p50", "p95", "p99", "batches")],
         "growth.points.0.events_per_second", "growth.points.0.memory.peak_mb.jvm_heap_used",
+        "growth.points.0.memory.jvm_heap_retained_after_gc_mb", "spark_batch.cpu.events_per_cpu_second",
         "ratios.together_to_native", "ratios.sequential_to_native", "ratios.silver_stream_to_silver_batch",
         "ratios.together_to_native_with_kafka_read", "ratios.together_to_raw_kafka_read",
     ]
