@@ -323,11 +323,12 @@ def parse_events(records: DataFrame) -> DataFrame:
     price, products (array of PRODUCT_SCHEMA), properties/traits/context/extra (JSON text),
     payload_bytes.
     """
+    text = F.col("value").cast("string")
     utf8 = F.coalesce(F.expr("is_valid_utf8(CAST(value AS STRING))"), F.lit(False))
-    parsed = records.withColumn("_v", F.when(utf8, F.expr("try_parse_json(CAST(value AS STRING))")))
-    parsed = parsed.withColumn(
-        "_v", F.when(F.expr("schema_of_variant(_v)").startswith("OBJECT"), F.col("_v"))
-    )
+    # Valid JSON whose first character after whitespace is "{" is an object: a byte check, where
+    # schema_of_variant would build the whole schema of every event.
+    is_object = utf8 & text.rlike(r"^[ \t\r\n]*[{]")
+    parsed = records.withColumn("_v", F.when(is_object, F.expr("try_parse_json(CAST(value AS STRING))")))
     parsed_times = {column: F.expr(f"try_cast(try_variant_get(_v, '$.{field}', 'string') AS TIMESTAMP)")
                     for field, column in TIME_FIELDS.items()}
     columns: dict[str, Column] = {

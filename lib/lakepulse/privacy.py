@@ -68,7 +68,8 @@ _JSON_OBJECT_2 = r'\{(?:[^{}"]++|' + _JSON_STRING + "|" + _JSON_OBJECT_1 + r")*+
 _JSON_OBJECT_3 = r'\{(?:[^{}"]++|' + _JSON_STRING + "|" + _JSON_OBJECT_2 + r")*+\}"
 _KEY_NAME = re.compile(r"^\w+$")
 
-IPV4_PATTERN = r"^(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])(?:\.(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])){3}$"
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
+IPV4_PATTERN = r"^" + _OCTET + r"(?:\." + _OCTET + r"){3}$"
 
 
 def _require_salt(salt: str) -> None:
@@ -83,17 +84,21 @@ def _key_alternatives(keys: Sequence[str]) -> str:
     return "(?i:" + "|".join(keys) + ")"
 
 
-def _replace_matches(text: Column, pattern: str, replacement: Callable[[Column], Column]) -> Column:
+def _replace_matches(
+    text: Column, pattern: str, replacement: Callable[[Column], Column], *, hint: Column | None = None
+) -> Column:
     """``text`` with every distinct match of the Java regex ``pattern`` replaced by ``replacement(match)``.
 
     Null stays null. Matches are replaced longest first, so one that contains another
-    (``xa@b.io`` and ``a@b.io``) is replaced whole.
+    (``xa@b.io`` and ``a@b.io``) is replaced whole. ``hint``, when given, is a cheap condition
+    every text with a match satisfies (e.g. it contains "@"): texts failing it skip the regex.
     """
     matches = F.array_distinct(F.regexp_extract_all(text, F.lit(pattern), 0))
     longest_first = F.array_sort(matches, lambda left, right: F.length(right) - F.length(left))
     replaced = F.aggregate(longest_first, text, lambda replaced, match: F.replace(replaced, match, replacement(match)))
     # Most texts hold nothing to replace: one regex scan spares them the (interpreted) array functions.
-    return F.when(text.rlike(pattern), replaced).otherwise(text)
+    has_match = text.rlike(pattern) if hint is None else hint & text.rlike(pattern)
+    return F.when(has_match, replaced).otherwise(text)
 
 
 def hash_identifier(value: Column, salt: str) -> Column:
@@ -125,7 +130,13 @@ def hash_emails(text: Column, salt: str) -> Column:
     return _replace_matches(
         text, EMAIL_PATTERN,
         lambda email: hash_identifier(F.replace(email, F.lit("%40"), F.lit("@")), salt),
+        hint=_may_hold_email(text),
     )
+
+
+def _may_hold_email(text: Column) -> Column:
+    # A byte search: every EMAIL_PATTERN match holds one of these, and most strings hold neither.
+    return text.contains("@") | text.contains("%40")
 
 
 def _member_pattern(keys: Sequence[str]) -> str:
@@ -219,12 +230,17 @@ def truncate_json_ips(json_text: Column) -> Column:
 
         truncate_json_ips(F.col("context"))   # {"ip":"203.0.113.77"} -> {"ip":"203.0.113.0"}
     """
-    pattern = r'("' + _key_alternatives(IP_KEYS) + r'"\s*:\s*)"([^"\\]*+)"'
+    member = r'("' + _key_alternatives(IP_KEYS) + r'"\s*:\s*)'
+    network = _OCTET + r"\." + _OCTET + r"\." + _OCTET
+    # IPv4 values, the usual case, in one compiled regex replace; then the rest (IPv6, not an IP)
+    # member by member. A truncated IPv4 address truncates to itself, so the second step skips it.
+    ipv4 = F.regexp_replace(json_text, member + '"(' + network + r")\." + _OCTET + '"', '$1"$2.0"')
+    pattern = member + '"(?!' + network + r'\.0")([^"\\]*+)"'
     return _replace_matches(
-        json_text, pattern,
-        lambda member: F.concat(
-            F.regexp_extract(member, pattern, 1),
-            F.coalesce(F.concat(F.lit('"'), truncate_ip(F.regexp_extract(member, pattern, 2)), F.lit('"')),
+        ipv4, pattern,
+        lambda found: F.concat(
+            F.regexp_extract(found, pattern, 1),
+            F.coalesce(F.concat(F.lit('"'), truncate_ip(F.regexp_extract(found, pattern, 2)), F.lit('"')),
                        F.lit("null")),
         ),
     )
@@ -254,10 +270,13 @@ def _hash_emails_everywhere(value: Column, data_type: DataType, salt: str) -> Co
         ])
         return F.when(value.isNull(), F.lit(None)).otherwise(rebuilt)
     if isinstance(data_type, ArrayType) and _has_strings(data_type.elementType):
-        return F.transform(value, lambda element: _hash_emails_everywhere(element, data_type.elementType, salt))
-    if isinstance(data_type, MapType) and _has_strings(data_type.valueType):
-        return F.transform_values(value, lambda _, item: _hash_emails_everywhere(item, data_type.valueType, salt))
-    return value
+        hashed = F.transform(value, lambda element: _hash_emails_everywhere(element, data_type.elementType, salt))
+    elif isinstance(data_type, MapType) and _has_strings(data_type.valueType):
+        hashed = F.transform_values(value, lambda _, item: _hash_emails_everywhere(item, data_type.valueType, salt))
+    else:
+        return value
+    # The lambdas are interpreted, element by element: only collections that may hold an email pay.
+    return F.when(_may_hold_email(value.cast("string")), hashed).otherwise(value)
 
 
 def _column(name: str) -> Column:

@@ -60,10 +60,18 @@ def test_event_time_falls_back_to_clock_skew_correction(spark):
     assert row["event_time"] == datetime(2026, 3, 1, 11, 0, 2)  # received − (sent − original)
 
 
+def test_an_object_after_leading_whitespace_is_accepted(spark):
+    row = _results(spark, {"spaced": b" \r\n\t" + c.encode(_good())})["spaced"]
+    assert (row["failed_rules"], row["message_id"]) == ([], _good()["messageId"])
+
+
 BAD_CASES = {
     # case: (payload, the rules it must fail)
     "not_json": (b'{"type":"track","messageId":"m', [c.RULE_JSON_OBJECT]),
     "json_array": (b"[1,2,3]", [c.RULE_JSON_OBJECT]),
+    "json_array_after_whitespace": (b' \n [{"type":"track"}]', [c.RULE_JSON_OBJECT]),
+    "json_string": (b'"{not an object}"', [c.RULE_JSON_OBJECT]),
+    "json_null": (b"null", [c.RULE_JSON_OBJECT]),
     "not_utf8": (b"\xff\xfe\x00", [c.RULE_JSON_OBJECT]),
     "empty": (b"", [c.RULE_JSON_OBJECT]),
     "no_value": (None, [c.RULE_JSON_OBJECT]),

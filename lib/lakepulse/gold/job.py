@@ -12,11 +12,12 @@ map apply retroactively. Per batch:
 2. the *touched people*: the people of the batch's events, plus every anonymous id the batch links
    to a user and the user it was linked to before — their rows move;
 3. ``user_profile``: the touched people's profiles from all their events and sessions, then every
-   profile's RFM scores against the whole table (rows that did not change are not rewritten);
-4. ``user_activity_hourly``: the touched people's hourly windows (published flags kept);
-5. ``product_metrics``: every product in the hours the batch has product or order events in;
+   profile's RFM scores against the whole table, which is rewritten in one overwrite;
+4. ``user_activity_hourly``: the touched people's hourly windows, merged (published flags kept);
+5. ``product_metrics``: every product in the days the batch has product or order events in
+   (those date partitions are replaced);
 6. ``funnel_daily``: the days the batch has events in, the days before them (a funnel started
-   yesterday may convert today) and the days of re-linked anonymous ids' events;
+   yesterday may convert today) and the days of re-linked anonymous ids' events (replaced by day);
 7. publish closed, not yet published activity windows to the reports topic;
 8. one metrics row (latency from event time to gold).
 
@@ -39,7 +40,15 @@ from lakepulse import identity as identity_map
 from lakepulse import sessions
 from lakepulse.contract import ORDER_COMPLETED, PRODUCT_ADDED, PRODUCT_VIEWED
 from lakepulse.gold import activity, daily, prep, products, profiles
-from lakepulse.io.delta import append_once, ensure_delta_table, idempotent_dml, replace_rows, trigger_kwargs
+from lakepulse.io.delta import (
+    append_once,
+    dates_in,
+    ensure_delta_table,
+    idempotent_dml,
+    overwrite_once,
+    replace_rows,
+    trigger_kwargs,
+)
 from lakepulse.io.kafka import ensure_topics
 from lakepulse.metrics import METRICS_SCHEMA, ensure_metrics_table
 from lakepulse.settings import Settings
@@ -108,7 +117,7 @@ class GoldBatchWriter:
             F.count(F.lit(1)).alias("rows"),
             F.max("event_time").alias("max_event_time"),
             F.collect_set("event_date").alias("dates"),
-            F.collect_set(F.when(product_or_order, products.hour_of())).alias("hours"),
+            F.collect_set(F.when(product_or_order, F.col("event_date"))).alias("product_dates"),
             # Event-time quantiles now give latency quantiles once gold is written (q ↔ 1 − q).
             F.percentile_approx(F.unix_millis("event_time"), [0.5, 0.05, 0.01]).alias("event_ms"),
             F.min(F.unix_millis("event_time")).alias("min_event_ms"),
@@ -127,7 +136,7 @@ class GoldBatchWriter:
         self._write_profiles(people_events, identity, people, batch_id)
         replace_rows_once(activity.hourly_activity(people_events), self.tables.user_activity, batch_id,
                           keys=("user_id", "window_start"), scope=people, update=activity.DATA_COLUMNS)
-        self._write_products(silver, [h for h in info["hours"] if h is not None], batch_id)
+        self._write_products(silver, info["product_dates"], batch_id)
         relinked_days = {row[0] for row in people_events.join(relinked, "anonymous_id", "left_semi")
                          .select("event_date").distinct().collect()}
         self._write_funnels(silver, identity, set(info["dates"]) | relinked_days, batch_id)
@@ -162,18 +171,17 @@ class GoldBatchWriter:
         existing = self._read(people_events.sparkSession, self.tables.user_profile)
         everyone = existing.join(people, "user_id", "left_anti").unionByName(fresh)
         as_of = F.max("last_seen").over(Window.partitionBy())
-        scored = profiles.score_rfm(everyone, as_of)
-        replace_rows_once(scored, self.tables.user_profile, batch_id, keys=("user_id",), scope=people)
+        # Every row's RFM scores may move: the table is rewritten whole, in one write (no join).
+        overwrite_once(profiles.score_rfm(everyone, as_of), self.tables.user_profile, GOLD_QUERY, batch_id)
 
-    def _write_products(self, silver: DataFrame, hours: list[datetime], batch_id: int) -> None:
-        if not hours:
+    def _write_products(self, silver: DataFrame, dates: list[date], batch_id: int) -> None:
+        """Recompute the product metrics of the days the batch has product or order events in and
+        replace those days' partitions."""
+        if not dates:
             return
-        dates = sorted({hour.date() for hour in hours})
-        events = (silver.where(F.col("event_date").isin(dates) & products.hour_of().isin(hours))
-                  .transform(prep.with_counted_orders))
-        scope = silver.sparkSession.createDataFrame([(hour,) for hour in hours], "hour timestamp")
-        replace_rows_once(products.product_metrics(events), self.tables.product_metrics, batch_id,
-                          keys=("product_id", "hour"), scope=scope)
+        events = silver.where(F.col("event_date").isin(dates)).transform(prep.with_counted_orders)
+        overwrite_once(products.product_metrics(events), self.tables.product_metrics, GOLD_QUERY, batch_id,
+                       where=dates_in("event_date", dates))
 
     def _write_funnels(self, silver: DataFrame, identity: DataFrame, event_days: set[date], batch_id: int) -> None:
         """Recompute the funnel days ``event_days`` can change: a funnel is dated by its first step,
@@ -187,9 +195,7 @@ class GoldBatchWriter:
         events = prep.funnel_events(silver.where(F.col("event_date").isin(context)), identity,
                                     self.settings.silver.session_gap_seconds)
         rows = daily.funnel_daily(events, self.settings.gold.funnel_window_seconds).where(F.col("day").isin(sorted(days)))
-        scope = silver.sparkSession.createDataFrame([(day,) for day in sorted(days)], "day date")
-        replace_rows_once(rows, self.tables.funnel_daily, batch_id, keys=("day", "channel", "device", "step"),
-                          scope=scope)
+        overwrite_once(rows, self.tables.funnel_daily, GOLD_QUERY, batch_id, where=dates_in("day", days))
 
     def _publish_closed_windows(self, spark: SparkSession, watermark: datetime, batch_id: int) -> None:
         """Send every window closed by ``watermark`` and not yet published to the reports topic,

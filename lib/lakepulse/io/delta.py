@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import date
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
@@ -48,12 +49,35 @@ def ensure_delta_table(
         register_table(spark, ref)
 
 
+def _write_once(frame: DataFrame, ref: TableRef, writer: str, version: int, mode: str, **options: str) -> None:
+    (frame.write.format("delta").mode(mode).options(**options)
+     .option("txnAppId", f"{writer}:{ref.name}").option("txnVersion", version)
+     .save(ref.path))
+
+
 def append_once(frame: DataFrame, ref: TableRef, writer: str, version: int) -> None:
     """Append ``frame`` to ``ref`` unless ``writer`` already committed ``version`` (Delta's
     ``txnAppId``/``txnVersion``): a micro-batch replayed after a crash is not written twice."""
-    (frame.write.format("delta").mode("append")
-     .option("txnAppId", f"{writer}:{ref.name}").option("txnVersion", version)
-     .save(ref.path))
+    _write_once(frame, ref, writer, version, "append")
+
+
+def overwrite_once(frame: DataFrame, ref: TableRef, writer: str, version: int, *, where: str | None = None) -> None:
+    """Replace the rows of ``ref`` matching the SQL predicate ``where`` (every row when None) by
+    ``frame``, in one commit, unless ``writer`` already committed ``version`` (as
+    :func:`append_once`). Every row of ``frame`` must match ``where``.
+
+    One write and no join: cheaper than :func:`replace_rows` when the rows to replace are known by
+    a predicate, best on partition columns (whole files are dropped unread)."""
+    options = {"replaceWhere": where} if where is not None else {}
+    _write_once(frame, ref, writer, version, "overwrite", **options)
+
+
+def dates_in(column: str, days: Iterable[date]) -> str:
+    """``column IN (DATE'…', …)`` as SQL text, e.g. the ``where`` of :func:`overwrite_once`."""
+    listed = ", ".join(f"DATE'{day.isoformat()}'" for day in sorted(set(days)))
+    if not listed:
+        raise ValueError(f"no dates given for {column}")
+    return f"`{column}` IN ({listed})"
 
 
 _TXN_APP_ID = "spark.databricks.delta.write.txnAppId"
