@@ -162,19 +162,19 @@ def test_truncate_ip_keeps_the_network_only(spark):
                                        '"IP": null,"library":{"version":"1.2.3.4"}}')
 
 
+def _ip_text(value: str) -> str:
+    return '{"a":1,"ip":' + value + ',"x":{"clientIp":' + value + "}}"
+
+
 def test_truncate_json_ips_treats_every_value_as_truncate_ip_does(spark):
     # IPv4 values take a fast path; the others go member by member: both must agree with truncate_ip.
     cases = [(ip, network) for ip, network in IP_CASES if ip is not None] + [("10.20.30.0", "10.20.30.0")]
-    texts = spark.createDataFrame([(i, '{"a":1,"ip":"%s","x":{"clientIp":"%s"}}' % (ip, ip))
-                                   for i, (ip, _) in enumerate(cases)], "i int, text string")
+    texts = spark.createDataFrame([(i, _ip_text(f'"{ip}"')) for i, (ip, _) in enumerate(cases)], "i int, text string")
     once = texts.select("i", truncate_json_ips(F.col("text")).alias("text"))
     rows = once.select("i", "text", truncate_json_ips(F.col("text")).alias("twice")).collect()
 
-    def expected(network):
-        value = "null" if network is None else '"%s"' % network
-        return '{"a":1,"ip":%s,"x":{"clientIp":%s}}' % (value, value)
-
-    assert [r.text for r in sorted(rows)] == [expected(network) for _, network in cases]
+    expected = [_ip_text("null" if network is None else f'"{network}"') for _, network in cases]
+    assert [r.text for r in sorted(rows)] == expected
     assert all(r.twice == r.text for r in rows)
 
 
