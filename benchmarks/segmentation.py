@@ -8,10 +8,14 @@ the simulator's personas.
 Prints the figures and saves them as JSON (default ``.lakepulse/benchmarks/segmentation.json``).
 
 **Data.** The simulated run is ``--users`` people sending ``--events`` records over
-``--history-days``, with the persona mix of ``conf/local.yaml``. Their ``gold.user_profile`` rows
-are built in-process by :func:`lakepulse.segments.simulated.simulated_profiles` — the simulator's
-record stream aggregated with gold's definitions — rather than by running Kafka → bronze → silver →
-gold, which for 100,000 people takes far longer on two cores than the segmentation being measured;
+``--history-days``, with the persona mix of ``conf/local.yaml``. The default, 10,000,000 records for
+100,000 people over 30 days (about 100 per person), lets regular customers come back six to eight
+times a month, as the simulator plans them (``lakepulse.simulate.schedule``); with fewer records
+per person the simulator lets a share of the people come and leaves the others unseen. Their
+``gold.user_profile`` rows are built in-process by
+:func:`lakepulse.segments.simulated.simulated_profiles` — the simulator's record stream aggregated
+with gold's definitions — rather than by running Kafka → bronze → silver → gold, which for 100,000
+people takes far longer on two cores than the segmentation being measured;
 the segmentation integration test shows the job on such rows end to end. The rows are cached as
 Parquet next to the JSON, keyed by the run's parameters (``--fresh`` rebuilds them).
 
@@ -236,7 +240,7 @@ def _summary(name: str, figures: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=100_000, help="simulated people (default 100,000)")
-    parser.add_argument("--events", type=int, default=3_000_000, help="simulated records (default 3,000,000)")
+    parser.add_argument("--events", type=int, default=10_000_000, help="simulated records (default 10,000,000)")
     parser.add_argument("--history-days", type=float, default=30.0)
     parser.add_argument("--seed", type=int, default=42, help="simulator seed")
     parser.add_argument("--k", type=int, default=5, help="segments (default 5, the number of personas)")

@@ -514,6 +514,24 @@ def test_personas_behave_differently(valid_events, sent) -> None:
     assert deals["bargain_hunter"] / campaign_events["bargain_hunter"] > 0.6
     assert deals["loyal_high_spender"] / campaign_events["loyal_high_spender"] < 0.4
 
+    def order_value(persona: str) -> float:
+        entries = [e for e in per_persona[persona] if e["orders"]]
+        return sum(e["revenue"] for e in entries) / sum(e["orders"] for e in entries)
+
+    assert order_value("loyal_high_spender") > 3 * order_value("bargain_hunter")
+    assert sum(e["orders"] for e in per_persona["window_shopper"]) < 0.05 * len(per_persona["window_shopper"])
+    # When they come: dormant people only early on; a one-time buyer's visits within a day.
+    times: dict[str, list[datetime]] = defaultdict(list)
+    for event in valid_events:
+        times[event["anonymousId"]].append(_time(event["timestamp"]))
+    start = NOW - timedelta(days=CONFIG.history_days)
+    half_way = start + timedelta(days=CONFIG.history_days / 2)
+    for entry in per_persona["dormant"]:
+        assert max(max(times[d]) for d in entry["anonymous_ids"]) < half_way
+    for entry in per_persona["one_time_buyer"]:
+        moments = [t for d in entry["anonymous_ids"] for t in times[d]]
+        assert max(moments) - min(moments) < timedelta(days=1)
+
 
 def test_product_popularity_is_skewed(valid_events) -> None:
     views = Counter(e["properties"]["product_id"] for e in valid_events if e.get("event") == "Product Viewed")

@@ -8,6 +8,7 @@ import io
 import json
 import random
 import re
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -30,8 +31,21 @@ from lakepulse.paths import project_root
 from lakepulse.settings import SettingsError, SimulatorSettings, load_settings
 from lakepulse.simulate import command, faults
 from lakepulse.simulate.clock import DAY_MS, HOUR_MS, from_ms, iso_ms, stamp, to_ms
-from lakepulse.simulate.model import Page, Timeline, build_catalogue, persona_quotas
+from lakepulse.simulate.model import (
+    DORMANT,
+    LOYAL_HIGH_SPENDER,
+    ONE_TIME_BUYER,
+    PERSONAS,
+    Page,
+    Person,
+    Persona,
+    Timeline,
+    build_catalogue,
+    make_person,
+    persona_quotas,
+)
 from lakepulse.simulate.runner import run_simulation
+from lakepulse.simulate.schedule import MISSED_AFTER, VisitSchedule, rounded_visits
 from lakepulse.simulate.wire import json_text, times_tail
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -94,6 +108,72 @@ def test_the_catalogue_has_realistic_products_and_pages() -> None:
     assert json.loads(page.head_json + page.url_json + "}") == {
         "path": "/p/x", "url": "https://shop.example.com/p/x", "title": "X | Northwind Shop",
         "referrer": "https://shop.example.com/p/x"}
+
+
+def _people(personas: list[Persona]) -> list[Person]:
+    catalogue = build_catalogue(20, "USD", random.Random(1))
+    rng = random.Random(2)
+    return [make_person(index, persona, catalogue, 0.0, rng) for index, persona in enumerate(personas)]
+
+
+def _hand_out(schedule: VisitSchedule, fraction: float | None = None) -> Counter[str]:
+    """Every planned visit, asked for at ``fraction`` (else evenly through the run): visits per user id."""
+    visits: Counter[str] = Counter()
+    for number in range(schedule.planned):
+        visits[schedule.next_visitor(number / schedule.planned if fraction is None else fraction).user_id] += 1
+    return visits
+
+
+def test_rounded_visits_keep_the_mean_and_stay_next_to_it() -> None:
+    rng = random.Random(4)
+    draws = [rounded_visits(2.3, rng) for _ in range(10_000)]
+    assert set(draws) == {2, 3}
+    assert sum(draws) / len(draws) == pytest.approx(2.3, abs=0.02)
+    assert rounded_visits(4.0, rng) == 4
+
+
+def test_regular_visits_are_sized_to_the_records_and_each_person_gets_their_share() -> None:
+    loyal = PERSONAS[LOYAL_HIGH_SPENDER]
+    people = _people([loyal] * 30)
+    # 10 events a visit and records for 2 x persona.visits per person (activity 1): scale 2.
+    records = 2 * round(sum(loyal.visits * p.activity * 10 for p in people))
+    schedule = VisitSchedule(people, {loyal.name: 10.0}, records, random.Random(3))
+    assert schedule.scale == pytest.approx(2.0, rel=1e-3)
+    visits = _hand_out(schedule)
+    assert sum(visits.values()) == schedule.planned and schedule.missed == schedule.returns == 0
+    for person in people:  # the expected number, rounded down or up: no one comes 2 or 20 times
+        expected = 2.0 * loyal.visits * person.activity
+        assert int(expected) <= visits[person.user_id] <= int(expected) + 1
+    assert schedule.next_visitor(1.0).persona is loyal and schedule.returns == 1  # the plan ran out
+
+
+def test_dormant_visits_fall_at_the_start_and_late_ones_are_missed() -> None:
+    dormant = PERSONAS[DORMANT]
+    assert dormant.active_to + MISSED_AFTER < 0.5
+    people = _people([dormant] * 40)
+    early = VisitSchedule(people, {dormant.name: 4.0}, 10_000, random.Random(5))
+    assert set(_hand_out(early, fraction=0.0)) == {p.user_id for p in people}  # each comes at least once
+    assert early.missed == 0
+    late = VisitSchedule(people, {dormant.name: 4.0}, 10_000, random.Random(5))
+    _hand_out(late, fraction=0.5)  # half-way through the run every dormant visit is long past
+    assert late.missed == late.planned and late.returns == late.planned
+
+
+def test_one_time_buyers_do_not_come_back_after_their_order() -> None:
+    once = PERSONAS[ONE_TIME_BUYER]
+    assert once.max_orders == 1
+    people = _people([once] * 10)
+    for person in people[:5]:
+        person.orders = 1
+    schedule = VisitSchedule(people, {once.name: 10.0}, 1000, random.Random(6))
+    made: Counter[str] = Counter()
+    while True:
+        person = schedule.next_visitor(0.0)
+        if schedule.returns:  # the plan ran out: this one came unplanned
+            break
+        made[person.user_id] += 1
+    assert set(made) == {p.user_id for p in people[5:]}  # everyone else came (at least once each)
+    assert schedule.cancelled >= 5 and schedule.cancelled + sum(made.values()) == schedule.planned
 
 
 def test_fault_counts_are_exact_and_leave_a_valid_record() -> None:

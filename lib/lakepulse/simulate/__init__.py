@@ -4,6 +4,7 @@ pipeline must reproduce.
 
 * :mod:`~lakepulse.simulate.model` — personas, catalogue, campaigns, people and devices, daily rhythm;
 * :mod:`~lakepulse.simulate.sessions` — one visit planned as events (the funnel, identify, campaigns);
+* :mod:`~lakepulse.simulate.schedule` — who visits when: each person's visits over the timeline;
 * :mod:`~lakepulse.simulate.faults` — the fault kinds, each failing exactly one contract rule;
 * :mod:`~lakepulse.simulate.generator` — :class:`Simulation`: the deterministic record stream;
 * :mod:`~lakepulse.simulate.truth` — :class:`GroundTruth`: what silver and gold must hold;

@@ -10,6 +10,8 @@ How a run of N records is laid out:
 
 * fault counts are exact: ``round(rate x N)`` per kind (see :func:`~lakepulse.simulate.faults.allocate_faults`),
   at random positions; the other records are valid events from the behavioural model;
+* who comes when is planned first (:mod:`~lakepulse.simulate.schedule`: each person's visits over
+  their persona's part of the timeline, sized to the run's records);
 * sessions are planned one after another and each is placed at the point of the timeline where its
   share of the run's events falls, following the daily rhythm, so the last events are close to ``now``;
 * a session's events are merged with the other open sessions' in event-time order; late events are
@@ -37,6 +39,7 @@ from lakepulse.settings import SimulatorSettings
 from lakepulse.simulate import faults
 from lakepulse.simulate.clock import DAY_MS, HOUR_MS, MINUTE_MS, SECOND_MS, stamp, to_ms
 from lakepulse.simulate.model import Person, Timeline, World, build_world, message_id
+from lakepulse.simulate.schedule import VisitSchedule, rehearse
 from lakepulse.simulate.sessions import PlannedEvent, SessionPlanner
 from lakepulse.simulate.wire import times_tail
 
@@ -111,6 +114,7 @@ class Simulation:
         self.rng = random.Random(self.seed)
         self.world: World = build_world(config, self.rng)
         self.fault_counts = faults.allocate_faults(events, faults.fault_rates(config))
+        self.schedule: VisitSchedule | None = None  # who visits when (planned when the records are read)
         self._used = False
 
     def records(self) -> Iterator[SimulatedRecord]:
@@ -236,6 +240,9 @@ class Simulation:
         timeline = Timeline(self.start_ms, self.end_ms)
         end_ms = self.end_ms
         model_records = max(1, self.events - sum(self.fault_counts[k] for k in faults.EXTRA_RECORD_KINDS))
+        # The rehearsal has its own random numbers: the run's are the same whatever it draws.
+        self.schedule = schedule = VisitSchedule(
+            people, rehearse(world, self.config, seed=self.seed * 1_000_003 + 1), model_records, rng)
         open_sessions: list[tuple[int, int, _Cursor]] = []  # (next event ms, sequence, cursor) heap
         sequence = 0
         planned = 0
@@ -243,11 +250,7 @@ class Simulation:
         pending: _Cursor | None = None
         while True:
             if pending is None:
-                person = people[world.visitors.pick(rng)]
-                for _ in range(8):  # somebody not in the middle of a visit already
-                    if not person.active:
-                        break
-                    person = people[world.visitors.pick(rng)]
+                person = schedule.next_visitor(planned / model_records)
                 device, planned_events = planner.plan(person)
                 person.active = True
                 # Placed at a random point of its own share of the run's events, so starts stay in

@@ -15,6 +15,7 @@ Example::
 from __future__ import annotations
 
 import random
+import statistics
 from bisect import bisect
 from dataclasses import dataclass, field
 from itertools import accumulate
@@ -34,10 +35,21 @@ _LIBRARY_JSON = json_text(LIBRARY)
 # ---------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Persona:
-    """How one kind of customer behaves. Probabilities are per session or per step."""
+    """How one kind of customer behaves: when and how often they come, and what they do in a visit.
+    Probabilities are per session or per step.
+
+    A **regular** persona keeps coming back throughout its part of the timeline: ``visits`` is
+    relative, and the run's event budget sets how many visits that is (see
+    :mod:`lakepulse.simulate.schedule`). Any other persona makes about ``visits`` visits whatever the
+    budget. One person's visits fall in a stretch of ``spread`` x the persona's part of the
+    timeline (``active_from`` .. ``active_to``, fractions of the run's traffic): 1 spreads them over
+    all of it, a small value makes a burst of visits (one-time buyers), and ``active_to`` < 1 people
+    who came early and left (dormant).
+    """
 
     name: str
-    visits_per_week: float   # relative visit frequency (the run's event budget sets the absolute volume)
+    regular: bool            # visits scale with the run's event budget (else a fixed number)
+    visits: float            # mean visits per person (relative for regular personas)
     product_views: float     # mean product pages per session
     add_to_cart: float       # P(Product Added | Product Viewed)
     checkout: float          # P(Checkout Started | cart not empty at the end of browsing)
@@ -50,7 +62,10 @@ class Persona:
     registered: float        # P(the person has an account when the simulation starts)
     login: float             # P(a registered person signs in at the start of a session)
     search: float            # P(a session includes a search)
-    max_orders: int = 0      # 0: no limit
+    active_from: float = 0.0  # the part of the timeline the persona visits in (fractions of the traffic)
+    active_to: float = 1.0
+    spread: float = 1.0      # share of that part one person's visits span
+    max_orders: int = 0      # 0: no limit; a person who reached it does not come back
 
 
 WINDOW_SHOPPER = "window_shopper"
@@ -59,22 +74,28 @@ LOYAL_HIGH_SPENDER = "loyal_high_spender"
 ONE_TIME_BUYER = "one_time_buyer"
 DORMANT = "dormant"
 
+# Each persona differs from the others in what defines it, the way customer types differ in
+# real shops: window shoppers come often and browse a lot but almost never buy; bargain hunters
+# come often, mostly from deal campaigns, and buy cheap baskets most times; loyal high spenders
+# come back steadily, look at a few expensive things and buy nearly every time; one-time buyers
+# come in a burst of a visit or two, buy once and do not come back; dormant people came a time or
+# two at the start of the timeline and left.
 PERSONAS: dict[str, Persona] = {p.name: p for p in (
-    Persona(WINDOW_SHOPPER, visits_per_week=3.0, product_views=7.0, add_to_cart=0.08, checkout=0.25,
-            purchase=0.35, extra_units=0.2, price_sensitivity=0.2, campaign_response=0.25,
-            campaign_lift=1.2, deal_affinity=1.0, registered=0.3, login=0.3, search=0.5),
-    Persona(BARGAIN_HUNTER, visits_per_week=2.5, product_views=5.0, add_to_cart=0.25, checkout=0.5,
-            purchase=0.6, extra_units=0.6, price_sensitivity=1.5, campaign_response=0.55,
-            campaign_lift=1.6, deal_affinity=5.0, registered=0.5, login=0.5, search=0.6),
-    Persona(LOYAL_HIGH_SPENDER, visits_per_week=2.0, product_views=4.0, add_to_cart=0.45, checkout=0.7,
-            purchase=0.85, extra_units=1.0, price_sensitivity=-0.6, campaign_response=0.2,
-            campaign_lift=1.2, deal_affinity=0.3, registered=0.9, login=0.85, search=0.3),
-    Persona(ONE_TIME_BUYER, visits_per_week=0.7, product_views=3.0, add_to_cart=0.3, checkout=0.6,
-            purchase=0.75, extra_units=0.1, price_sensitivity=0.6, campaign_response=0.35,
-            campaign_lift=1.3, deal_affinity=1.5, registered=0.1, login=0.2, search=0.4, max_orders=1),
-    Persona(DORMANT, visits_per_week=0.1, product_views=2.0, add_to_cart=0.05, checkout=0.2,
-            purchase=0.3, extra_units=0.0, price_sensitivity=0.4, campaign_response=0.1,
-            campaign_lift=1.0, deal_affinity=1.0, registered=0.4, login=0.2, search=0.2),
+    Persona(WINDOW_SHOPPER, regular=True, visits=8.0, product_views=9.0, add_to_cart=0.04, checkout=0.08,
+            purchase=0.05, extra_units=0.2, price_sensitivity=0.3, campaign_response=0.25, campaign_lift=1.2,
+            deal_affinity=1.0, registered=0.3, login=0.3, search=0.6),
+    Persona(BARGAIN_HUNTER, regular=True, visits=7.0, product_views=7.0, add_to_cart=0.3, checkout=0.8,
+            purchase=0.85, extra_units=1.0, price_sensitivity=2.5, campaign_response=0.7, campaign_lift=1.3,
+            deal_affinity=6.0, registered=0.6, login=0.6, search=0.5),
+    Persona(LOYAL_HIGH_SPENDER, regular=True, visits=6.0, product_views=3.0, add_to_cart=0.6, checkout=0.9,
+            purchase=0.9, extra_units=0.3, price_sensitivity=-1.5, campaign_response=0.15, campaign_lift=1.1,
+            deal_affinity=0.3, registered=0.95, login=0.9, search=0.3),
+    Persona(ONE_TIME_BUYER, regular=False, visits=3.0, product_views=4.0, add_to_cart=0.6, checkout=0.95,
+            purchase=0.95, extra_units=0.1, price_sensitivity=0.3, campaign_response=0.4, campaign_lift=1.2,
+            deal_affinity=1.5, registered=0.1, login=0.2, search=0.5, spread=0.05, max_orders=1),
+    Persona(DORMANT, regular=False, visits=1.3, product_views=1.5, add_to_cart=0.02, checkout=0.2,
+            purchase=0.3, extra_units=0.0, price_sensitivity=0.4, campaign_response=0.1, campaign_lift=1.0,
+            deal_affinity=1.0, registered=0.4, login=0.2, search=0.2, active_to=0.25, spread=0.3),
 )}
 
 
@@ -124,6 +145,9 @@ CATEGORIES: dict[str, tuple[float, tuple[str, ...], tuple[str, ...]]] = {
 _ADJECTIVES = ("Classic", "Pro", "Essential", "Premium", "Compact", "Deluxe", "Everyday", "Ultra", "Eco",
                "Signature", "Lite", "Max")
 ZIPF_EXPONENT = 1.1  # popularity of the product at rank r is proportional to r ** -ZIPF_EXPONENT
+# Price taste is relative to this price (the median category's): a bargain hunter prefers groceries
+# and books to electronics, a high spender the other way round.
+REFERENCE_PRICE = statistics.median(median for median, _, _ in CATEGORIES.values())
 
 
 def _slug(text: str) -> str:
@@ -186,6 +210,7 @@ class Catalogue:
     category_pages: list[Page]
     # persona name -> [sampler over all products, sampler per category index]
     samplers: dict[str, tuple[Sampler, list[Sampler | None]]]
+    favourites: dict[str, Sampler]  # persona name -> sampler over category indices (a person's favourite)
 
     def pick(self, rng: random.Random, persona: str, category: int | None = None) -> Product:
         """A product this persona looks at: popular ones more often, priced to its taste;
@@ -197,7 +222,9 @@ class Catalogue:
 
 def build_catalogue(products: int, currency: str, rng: random.Random) -> Catalogue:
     """``products`` items over :data:`CATEGORIES` with log-normal prices around each category's
-    median (ending in .99 or .49) and Zipf-skewed popularity in random rank order."""
+    median (ending in .99 or .49) and Zipf-skewed popularity in random rank order; each persona
+    looks at products, and picks a favourite category, by popularity x (price / reference price)
+    ** -price_sensitivity."""
     names = list(CATEGORIES)
     items: list[Product] = []
     for number in range(1, products + 1):
@@ -222,12 +249,16 @@ def build_catalogue(products: int, currency: str, rng: random.Random) -> Catalog
     stocked = [[i for i, p in enumerate(items) if p.category_index == index] for index in range(len(names))]
     samplers: dict[str, tuple[Sampler, list[Sampler | None]]] = {}
     for persona in PERSONAS.values():
-        weights = [pop * (p.price / CATEGORIES[p.category][0]) ** -persona.price_sensitivity
+        weights = [pop * (p.price / REFERENCE_PRICE) ** -persona.price_sensitivity
                    for pop, p in zip(popularity, items, strict=True)]
         per_category = [Sampler.of(indices, [weights[i] for i in indices]) if indices else None
                         for indices in stocked]
         samplers[persona.name] = (Sampler.of(list(range(products)), weights), per_category)
-    return Catalogue(items, names, [Page.at(f"/c/{_slug(n)}", n) for n in names], samplers)
+    favourites = {persona.name: Sampler.of(
+        list(range(len(names))),
+        [(CATEGORIES[name][0] / REFERENCE_PRICE) ** -persona.price_sensitivity for name in names])
+        for persona in PERSONAS.values()}
+    return Catalogue(items, names, [Page.at(f"/c/{_slug(n)}", n) for n in names], samplers, favourites)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -338,7 +369,7 @@ class Person:
     devices: list[Device]
     registered: bool
     favourite_category: int
-    activity: float         # individual factor on the persona's visit frequency
+    activity: float         # individual factor on the persona's visits
     orders: int = 0
     active: bool = False    # a session of this person is in progress
     user_id_json: str = ""
@@ -366,28 +397,39 @@ def _device(rng: random.Random, locale: str, mobile: bool) -> Device:
     return Device(random_id(rng), agents[int(rng.random() * len(agents))], ip, locale, _clock_skew_ms(rng))
 
 
-def build_people(config: SimulatorSettings, categories: int, rng: random.Random) -> list[Person]:
-    """``config.users`` people with personas in exactly the configured mix (shuffled), one device
-    each and a second one for about ``second_device_share`` of them."""
+# A person's visit frequency is their persona's times a log-normal factor this wide (sigma): people
+# of one kind differ, but less than the kinds differ from each other.
+ACTIVITY_SPREAD = 0.2
+
+
+def make_person(index: int, persona: Persona, catalogue: Catalogue, second_device_share: float,
+                rng: random.Random) -> Person:
+    """One person of ``persona`` (user id ``user-<index + 1>``): a name and email, one device and
+    a second one with probability ``second_device_share``, a favourite category to their taste."""
+    first = _FIRST_NAMES[int(rng.random() * len(_FIRST_NAMES))]
+    last = _LAST_NAMES[int(rng.random() * len(_LAST_NAMES))]
+    email = f"{first}.{last}{index}@{_EMAIL_DOMAINS[int(rng.random() * len(_EMAIL_DOMAINS))]}"
+    traits = {"email": email, "firstName": first.title(), "lastName": last.title()}
+    locale = _LOCALES[int(rng.random() * len(_LOCALES))]
+    devices = [_device(rng, locale, mobile=rng.random() < 0.55)]
+    if rng.random() < second_device_share:
+        devices.append(_device(rng, locale, mobile=True))
+    return Person(
+        index=index, user_id=f"user-{index + 1:07d}", persona=persona, traits=traits, devices=devices,
+        registered=rng.random() < persona.registered,
+        favourite_category=catalogue.favourites[persona.name].pick(rng),
+        activity=rng.lognormvariate(0.0, ACTIVITY_SPREAD),
+    )
+
+
+def build_people(config: SimulatorSettings, catalogue: Catalogue, rng: random.Random) -> list[Person]:
+    """``config.users`` people with personas in exactly the configured mix (shuffled); see
+    :func:`make_person`."""
     quotas = persona_quotas(config.users, persona_shares(config))
     personas = [PERSONAS[name] for name, count in quotas.items() for _ in range(count)]
     rng.shuffle(personas)
-    people = []
-    for index, persona in enumerate(personas):
-        first = _FIRST_NAMES[int(rng.random() * len(_FIRST_NAMES))]
-        last = _LAST_NAMES[int(rng.random() * len(_LAST_NAMES))]
-        email = f"{first}.{last}{index}@{_EMAIL_DOMAINS[int(rng.random() * len(_EMAIL_DOMAINS))]}"
-        traits = {"email": email, "firstName": first.title(), "lastName": last.title()}
-        locale = _LOCALES[int(rng.random() * len(_LOCALES))]
-        devices = [_device(rng, locale, mobile=rng.random() < 0.55)]
-        if rng.random() < config.second_device_share:
-            devices.append(_device(rng, locale, mobile=True))
-        people.append(Person(
-            index=index, user_id=f"user-{index + 1:07d}", persona=persona, traits=traits, devices=devices,
-            registered=rng.random() < persona.registered, favourite_category=int(rng.random() * categories),
-            activity=rng.lognormvariate(0.0, 0.5),
-        ))
-    return people
+    return [make_person(index, persona, catalogue, config.second_device_share, rng)
+            for index, persona in enumerate(personas)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -442,14 +484,12 @@ class World:
     catalogue: Catalogue
     people: list[Person]
     campaigns: dict[str, Sampler]
-    visitors: Sampler  # picks the person of the next session, by persona frequency x activity
     person_of_device: dict[str, Person]
 
 
 def build_world(config: SimulatorSettings, rng: random.Random) -> World:
     """The catalogue, people and samplers for one run (consumes ``rng``)."""
     catalogue = build_catalogue(config.products, config.currency, rng)
-    people = build_people(config, len(catalogue.category_names), rng)
-    visitors = Sampler.of(list(range(len(people))), [p.persona.visits_per_week * p.activity for p in people])
+    people = build_people(config, catalogue, rng)
     devices = {d.anonymous_id: p for p in people for d in p.devices}
-    return World(catalogue, people, campaign_samplers(), visitors, devices)
+    return World(catalogue, people, campaign_samplers(), devices)

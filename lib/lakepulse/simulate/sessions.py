@@ -67,6 +67,10 @@ _PAGE_NAMES = {name: f',"name":{json_string(name)},"properties":' for name in (
 _SIGNED_IN = json_text({"method": "password"})
 _SIGNED_UP = json_text({"method": "checkout"})
 DELAY_BITS = 12
+# Product pages per session: gamma-distributed around the persona's mean with this shape (the
+# coefficient of variation is 1 / sqrt(shape)), so a session's browsing is like its persona's
+# rather than anything from none to many times as much.
+VIEWS_SHAPE = 3.0
 
 
 def send_delays(rng: random.Random) -> list[tuple[int, int]]:
@@ -207,7 +211,7 @@ class SessionPlanner:
 
         cart: list[tuple[Product, int]] = []
         cart_id = f"{rng.getrandbits(64):016x}"
-        for _ in range(int(rng.expovariate(1.0 / persona.product_views))):
+        for _ in range(round(rng.gammavariate(VIEWS_SHAPE, persona.product_views / VIEWS_SHAPE))):
             visit.wait(25_000, minimum_ms=3000)
             product = catalogue.pick(rng, persona.name, focus if rng.random() < 0.6 else None)
             self._view_product(visit, product)
