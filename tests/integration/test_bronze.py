@@ -108,7 +108,7 @@ def test_kill_9_during_ingestion_then_restart_loses_and_doubles_nothing(kafka_bo
     topic = unique_topic("crash")
     ensure_topics(kafka_bootstrap, [topic], partitions=3)
     settings, settings_file = make_settings(
-        tmp_path, kafka_bootstrap, topic, kafka={"max_offsets_per_trigger": 400})
+        tmp_path, kafka_bootstrap, topic, kafka={"max_offsets_per_trigger": 1_000})
     bronze_path = table_ref(settings, settings.bronze.table).path
     job = [sys.executable, str(project_root() / "jobs" / "ingest_bronze.py"), "--settings", str(settings_file)]
 

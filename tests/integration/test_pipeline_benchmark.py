@@ -13,7 +13,7 @@ from lakepulse.benchmark.run import main
 from lakepulse.benchmark.stages import combined_quantiles
 from lakepulse.benchmark.workspace import dotted_override
 
-EVENTS = 20_000
+EVENTS = 5_000
 USERS = 10_000
 
 
