@@ -105,9 +105,10 @@ class SilverBatchWriter:
         started = time.time()
         started_at = datetime.fromtimestamp(started, UTC)
         s = self.settings.silver
-        checked = validate(batch, s.rules, s.max_payload_bytes, s.max_future_seconds).drop("_v", "_checks")
-        checked = checked.localCheckpoint(eager=True)  # parse once; every step below reuses it
         rejected = F.size("failed_rules") > 0
+        checked = (validate(batch, s.rules, s.max_payload_bytes, s.max_future_seconds).drop("_v", "_checks")
+                   .withColumn("value", F.when(rejected, F.col("value"))))  # raw bytes: the quarantine's only
+        checked = checked.localCheckpoint(eager=True)  # parse once; every step below reuses it
         counts = checked.agg(
             F.count("*").alias("rows_in"),
             F.sum(rejected.cast("long")).alias("quarantined"),
@@ -120,7 +121,7 @@ class SilverBatchWriter:
             append_once(quarantine_rows(checked, batch_id), self.tables.quarantine, SILVER_QUERY, batch_id)
 
         watermark = self._watermark()
-        accepted = first_per_message(checked.where(~rejected))
+        accepted = first_per_message(checked.where(~rejected).drop("key", "value"))  # narrower rows to sort
         new_events = silver_rows(self._not_yet_in_silver(accepted, counts["dates"]), self.salt,
                                  F.lit(watermark).cast("timestamp"))
         new_events = new_events.localCheckpoint(eager=True)
