@@ -105,10 +105,9 @@ class SilverBatchWriter:
         started = time.time()
         started_at = datetime.fromtimestamp(started, UTC)
         s = self.settings.silver
-        rejected = F.size("failed_rules") > 0
-        checked = (validate(batch, s.rules, s.max_payload_bytes, s.max_future_seconds).drop("_v", "_checks")
-                   .withColumn("value", F.when(rejected, F.col("value"))))  # raw bytes: the quarantine's only
+        checked = validate(batch, s.rules, s.max_payload_bytes, s.max_future_seconds).drop("_v", "_checks")
         checked = checked.localCheckpoint(eager=True)  # parse once; every step below reuses it
+        rejected = F.size("failed_rules") > 0
         counts = checked.agg(
             F.count("*").alias("rows_in"),
             F.sum(rejected.cast("long")).alias("quarantined"),
