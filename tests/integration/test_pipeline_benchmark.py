@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from lakepulse.benchmark.report import reconcile
+from lakepulse.benchmark.report import growth_goal, reconcile
 from lakepulse.benchmark.run import main
 from lakepulse.benchmark.stages import combined_quantiles
 from lakepulse.benchmark.workspace import dotted_override
@@ -109,3 +109,17 @@ def test_overrides_name_a_setting():
     assert dotted_override("kafka.max_offsets_per_trigger=500000") == {"kafka": {"max_offsets_per_trigger": 500000}}
     with pytest.raises(ValueError, match="SECTION.KEY=VALUE"):
         dotted_override("max_offsets_per_trigger")
+
+
+def _growth_point(users: int, people: int, events_per_second: float) -> dict:
+    return {"users": users, "events_per_second": events_per_second, "truth": {"people": people}}
+
+
+def test_growth_counts_only_when_the_data_holds_more_distinct_people():
+    grown = growth_goal([_growth_point(10_000, 4_000, 1_000), _growth_point(1_000_000, 300_000, 850)], [])
+    assert (grown["measured"], grown["distinct_people"], "not_shown" in grown) == (0.15, [4_000, 300_000], False)
+
+    # 100× the simulated users but the same people in the data: nothing about growth is shown.
+    flat = growth_goal([_growth_point(10_000, 2_037, 1_142), _growth_point(1_000_000, 2_037, 939)], [])
+    assert flat["measured"] == 0.178
+    assert flat["not_shown"] == "the data holds 2,037 → 2,037 distinct people: give each point more events (--growth-events)"
