@@ -11,18 +11,9 @@ import pyarrow as pa
 import yaml
 from confluent_kafka import Consumer, TopicPartition
 
+from lakepulse.benchmark.workspace import merge
 from lakepulse.paths import project_root
 from lakepulse.settings import Settings, load_settings
-
-
-def _merge(base: dict, overrides: dict) -> dict:
-    merged = dict(base)
-    for key, value in overrides.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
 
 
 def write_settings_file(folder: Path, overrides: dict[str, Any]) -> Path:
@@ -33,13 +24,13 @@ def write_settings_file(folder: Path, overrides: dict[str, Any]) -> Path:
     base = yaml.safe_load((project_root() / "conf" / "local.yaml").read_text())
     target = folder / "conf" / "local.yaml"
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(yaml.safe_dump(_merge(base, overrides)))
+    target.write_text(yaml.safe_dump(merge(base, overrides)))
     return target
 
 
 def make_settings(folder: Path, bootstrap: str, topic: str, **sections: dict[str, Any]) -> tuple[Settings, Path]:
     """Settings whose lakehouse and checkpoints live under ``folder`` and read ``topic``."""
-    overrides = _merge({
+    overrides = merge({
         "spark": {"ui_enabled": False},
         "kafka": {"bootstrap_servers": bootstrap, "events_topic": topic,
                   "local_broker": {"autostart": False}},
