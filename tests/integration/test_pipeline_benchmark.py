@@ -68,6 +68,12 @@ def test_a_small_benchmark_run_measures_everything_and_reconciles(spark, kafka_b
     assert stages >= {"raw Kafka read", "native baseline", "spark batch", "catch-up", "together", "latency",
                       f"growth {USERS:.0e}"}
     assert figures["catch_up"]["counts"]["bronze_rows"] == EVENTS
+    # The growth point's lakehouse knows USERS people: the simulated ones plus a seeded history,
+    # and gold read only the new events (not the history).
+    point = figures["growth"]["points"][0]
+    assert point["seeded"]["people"] == USERS - truth["people"] > 0
+    assert point["counts"]["gold_people"] == USERS
+    assert point["counts"]["gold_metrics_rows_in"] == truth["unique_valid_events"]
     assert figures["catch_up"]["counts"]["silver_rows"] == truth["unique_valid_events"]
     assert figures["native"]["written"] + figures["native"]["set_aside"] == EVENTS
 
@@ -111,15 +117,28 @@ def test_overrides_name_a_setting():
         dotted_override("max_offsets_per_trigger")
 
 
-def _growth_point(users: int, people: int, events_per_second: float) -> dict:
-    return {"users": users, "events_per_second": events_per_second, "truth": {"people": people}}
+def _growth_point(users: int, people: int, events_per_second: float, seeded: int = 0) -> dict:
+    return {"users": users, "events_per_second": events_per_second,
+            "truth": {"people": people, "seeded_people": seeded}}
 
 
-def test_growth_counts_only_when_the_data_holds_more_distinct_people():
-    grown = growth_goal([_growth_point(10_000, 4_000, 1_000), _growth_point(1_000_000, 300_000, 850)], [])
-    assert (grown["measured"], grown["distinct_people"], "not_shown" in grown) == (0.15, [4_000, 300_000], False)
+def test_growth_counts_only_when_the_lakehouse_holds_more_distinct_people():
+    # 2,037 simulated people each time, the rest a seeded history: 10,000 and 1,000,000 people.
+    grown = growth_goal([_growth_point(10_000, 2_037, 1_000, 7_963),
+                         _growth_point(1_000_000, 2_037, 850, 997_963)])
+    assert (grown["measured"], grown["distinct_people"], "not_shown" in grown) == (0.15, [10_000, 1_000_000], False)
 
-    # 100× the simulated users but the same people in the data: nothing about growth is shown.
-    flat = growth_goal([_growth_point(10_000, 2_037, 1_142), _growth_point(1_000_000, 2_037, 939)], [])
+    # 100× the users asked for but the same people in the lakehouse: nothing about growth is shown.
+    flat = growth_goal([_growth_point(10_000, 2_037, 1_142), _growth_point(1_000_000, 2_037, 939)])
     assert flat["measured"] == 0.178
-    assert flat["not_shown"] == "the data holds 2,037 → 2,037 distinct people: give each point more events (--growth-events)"
+    assert flat["not_shown"] == "the lakehouse holds 2,037 → 2,037 distinct people"
+
+
+def test_a_seeded_history_adds_to_silver_rows_and_gold_people():
+    truth = {"records_sent": 100, "unique_valid_events": 90, "quarantine_total": 6, "duplicates_sent": 4,
+             "people": 7, "seeded_people": 50, "seeded_events": 100}
+    counts = {"bronze_rows": 100, "silver_rows": 190, "quarantine_rows": 6, "duplicates_dropped": 4,
+              "silver_metrics_rows_in": 100, "gold_metrics_rows_in": 90, "gold_people": 57}
+    assert all(row["ok"] for row in reconcile(truth, counts, "growth"))
+    assert [row["what"] for row in reconcile(truth, {**counts, "gold_people": 7}, "growth") if not row["ok"]] == [
+        "gold people"]

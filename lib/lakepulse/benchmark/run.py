@@ -12,7 +12,8 @@ Order of the run (each measurement on its own fresh lakehouse, all reading the s
 4. the Spark batch job: silver parse + validation over the catch-up's bronze table;
 5. together: the three streams at once (``--trigger``) until gold has every event;
 6. latency: a paced producer at ``--rate`` (default half of 5.) for ``--latency-seconds``;
-7. growth: 5. again on ``--growth-events`` records for each of ``--growth-users``.
+7. growth: 5. again on ``--growth-events`` records for each of ``--growth-users``, each time into a
+   lakehouse seeded with the history of that many people (:mod:`lakepulse.benchmark.history`).
 """
 
 from __future__ import annotations
@@ -31,11 +32,6 @@ from typing import Any
 
 from lakepulse.benchmark.workspace import Workspace, dotted_override, merge
 from lakepulse.paths import runtime_dir
-
-# Python memory the simulator's world takes per simulated user (measured: 10⁶ users, 1.9 GB, 34 s).
-WORLD_BYTES_PER_USER = 1_950
-WORLD_SECONDS_PER_USER = 34e-6
-
 
 def _users(text: str) -> list[int]:
     return [int(float(item)) for item in text.split(",") if item.strip()]
@@ -63,7 +59,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--latency-warmup-seconds", type=float, default=None,
                    help="batches starting this soon after the producer are left out (default 10%% of the run)")
     p.add_argument("--growth-users", type=_users, default=_users("1e4,1e5,1e6,1e7"),
-                   help="comma-separated user counts for the growth run, e.g. 1e4,1e5,1e6")
+                   help="distinct people the lakehouse knows at each growth point (the simulated ones "
+                        "plus a seeded history), e.g. 1e4,1e5,1e6")
     p.add_argument("--growth-events", type=int, default=500_000, help="records per growth point")
     p.add_argument("--skip-growth", action="store_true")
     p.add_argument("--skip-latency", action="store_true")
@@ -153,20 +150,39 @@ def _say(message: str) -> None:
     print(f"[{datetime.now(UTC):%H:%M:%S}] {message}", flush=True)
 
 
-def _growth_plan(users: list[int], events: int) -> tuple[list[int], list[dict[str, Any]]]:
-    """The user counts that fit this machine, and the others with the reason."""
-    available = _memory_available_bytes()
-    feasible, skipped = [], []
-    for count in users:
-        need = count * WORLD_BYTES_PER_USER
-        if available and need > available / 2:
-            skipped.append({"users": count, "reason": (
-                f"the simulator's world for {count:,} users needs about {need / 1e9:.1f} GB of Python memory "
-                f"and {count * WORLD_SECONDS_PER_USER / 60:.0f} min to build (measured 1.9 GB and 34 s per 10⁶); "
-                f"{available / 1e9:.1f} GB available, shared with the JVM and other runs")})
-        else:
-            feasible.append(count)
-    return feasible, skipped
+def _growth(spark: Any, args: argparse.Namespace, workspace: Workspace, tally: Any, triggers: dict[str, str],
+            topics: list[str], load_by_phase: dict[str, list[float]], timeout: float, *,
+            main_load: dict[str, Any], main_topic: str) -> dict[str, Any]:
+    """Growth: the same ``--growth-events`` simulated records (``--users`` people) streamed into
+    lakehouses that already know ``users`` people in all (the rest a seeded history, see
+    :mod:`lakepulse.benchmark.history`), one fresh lakehouse per point."""
+    from lakepulse.benchmark import history, stages
+
+    if args.growth_events == args.events:
+        load, growth_topic = main_load, main_topic
+    else:
+        growth_topic = workspace.topic("growth")
+        topics.append(growth_topic)
+        _say(f"growth: loading {args.growth_events:,} events")
+        load = stages.load_topic(workspace.settings("growth_load", topic=growth_topic,
+                                                    simulator={"users": args.users}),
+                                 args.growth_events, seed=args.seed)
+    points = []
+    for users in args.growth_users:
+        phase = f"growth_{users}"
+        settings = workspace.settings(phase, topic=growth_topic, simulator={"users": args.users})
+        seeded_people = max(0, users - load["truth"]["people"])
+        _say(f"growth {users:,} people: seeding the history of {seeded_people:,}, then together")
+        seeded = history.seed_history(spark, settings, seeded_people)
+        truth = {**load["truth"], "seeded_people": seeded["people"], "seeded_events": seeded["events"]}
+        point = stages.together(spark, settings, tally, truth=truth, triggers=triggers,
+                                timeout=max(timeout, args.growth_events / 100),
+                                gold_starting_version=seeded["silver_events_version"])
+        points.append({"users": users, "truth": truth, "load": load, "seeded": seeded, **point})
+        load_by_phase[phase] = _load()
+        if not args.keep_data:
+            shutil.rmtree(workspace.phase_dir(phase), ignore_errors=True)
+    return {"events": args.growth_events, "points": points}
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -260,27 +276,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             load_by_phase["latency"] = _load()
 
         if not args.skip_growth:
-            feasible, skipped = _growth_plan(args.growth_users, args.growth_events)
-            points = []
-            for users in feasible:
-                if users == args.users and args.growth_events == args.events and "together" in figures:
-                    _say(f"growth {users:,} users: the together run above is this point")
-                    points.append({"users": users, "truth": truth, "load": figures["load"],
-                                   **{k: v for k, v in figures["together"].items()}})
-                    continue
-                _say(f"growth {users:,} users: loading {args.growth_events:,} events, then together")
-                growth_topic = workspace.topic(f"growth{users}")
-                topics.append(growth_topic)
-                growth_settings = workspace.settings(f"growth_{users}", topic=growth_topic,
-                                                     simulator={"users": users})
-                load = stages.load_topic(growth_settings, args.growth_events, seed=args.seed)
-                point = stages.together(spark, growth_settings, tally, truth=load["truth"], triggers=triggers,
-                                        timeout=max(timeout, args.growth_events / 100))
-                points.append({"users": users, "truth": load["truth"], "load": load, **point})
-                load_by_phase[f"growth_{users}"] = _load()
-                if not args.keep_data:
-                    shutil.rmtree(workspace.phase_dir(f"growth_{users}"), ignore_errors=True)
-            figures["growth"] = {"events": args.growth_events, "points": points, "skipped": skipped}
+            figures["growth"] = _growth(spark, args, workspace, tally, triggers, topics, load_by_phase, timeout,
+                                        main_load=figures["load"], main_topic=topic)
     finally:
         spark.streams.removeListener(tally)
         if not args.keep_data:

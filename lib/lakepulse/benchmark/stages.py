@@ -392,15 +392,17 @@ def silver_batch(spark: SparkSession, settings: Settings, target: str) -> dict[s
 # --------------------------------------------------------------------------------------------
 # The three streams at once
 # --------------------------------------------------------------------------------------------
-def start_streams(spark: SparkSession, settings: Settings, triggers: dict[str, str]) -> dict[str, StreamingQuery]:
-    """Start bronze, silver and gold with ``triggers`` (stage → trigger)."""
+def start_streams(spark: SparkSession, settings: Settings, triggers: dict[str, str],
+                  gold_starting_version: int | None = None) -> dict[str, StreamingQuery]:
+    """Start bronze, silver and gold with ``triggers`` (stage → trigger); gold from
+    ``gold_starting_version`` of silver.events when given (after a seeded history)."""
     from lakepulse.gold.job import start_gold
     from lakepulse.silver_stream import start_silver
     from lakepulse.streams import start_bronze
 
     return {"bronze": start_bronze(spark, settings, triggers["bronze"]),
             "silver": start_silver(spark, settings, triggers["silver"]),
-            "gold": start_gold(spark, settings, triggers["gold"])}
+            "gold": start_gold(spark, settings, triggers["gold"], starting_version=gold_starting_version)}
 
 
 def gold_progress(spark: SparkSession, settings: Settings) -> tuple[int, float | None]:
@@ -443,15 +445,16 @@ def _stop(queries: dict[str, StreamingQuery]) -> None:
 
 
 def together(spark: SparkSession, settings: Settings, tally: ProgressTally, *, truth: dict[str, Any],
-             triggers: dict[str, str], timeout: float) -> dict[str, Any]:
+             triggers: dict[str, str], timeout: float, gold_starting_version: int | None = None) -> dict[str, Any]:
     """Bronze, silver and gold running at once until gold has read every valid event: end-to-end
-    seconds and events/s, rows and batches per stage, memory, and the state the pipeline keeps."""
+    seconds and events/s, rows and batches per stage, memory, and the state the pipeline keeps.
+    ``gold_starting_version``: see :func:`start_streams`."""
     events, valid = truth["records_sent"], truth["unique_valid_events"]
     clock = CpuClock(spark)
     with MemorySampler(spark) as memory:
         cpu = clock.read()
         started = time.time()
-        queries = start_streams(spark, settings, triggers)
+        queries = start_streams(spark, settings, triggers, gold_starting_version)
         try:
             finished = _wait_for(spark, settings, queries, tally, records=events, valid=valid, timeout=timeout)
             cpu_used = clock.used(cpu)

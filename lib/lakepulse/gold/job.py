@@ -164,15 +164,11 @@ class GoldBatchWriter:
         return touched.localCheckpoint(eager=True), linked.localCheckpoint(eager=True)
 
     def _write_profiles(self, people_events: DataFrame, identity: DataFrame, people: DataFrame, batch_id: int) -> None:
-        gap = self.settings.silver.session_gap_seconds
-        people_sessions = (prep.stitch_sessions(sessions.sessionize(people_events, gap), identity)
-                           .join(people.select(F.col("user_id").alias("person_id")), "person_id", "left_semi"))
-        fresh = profiles.user_profiles(people_events, people_sessions)
+        fresh = people_profiles(people_events, identity, self.settings.silver.session_gap_seconds, people)
         existing = self._read(people_events.sparkSession, self.tables.user_profile)
         everyone = existing.join(people, "user_id", "left_anti").unionByName(fresh)
-        as_of = F.max("last_seen").over(Window.partitionBy())
         # Every row's RFM scores may move: the table is rewritten whole, in one write (no join).
-        overwrite_once(profiles.score_rfm(everyone, as_of), self.tables.user_profile, GOLD_QUERY, batch_id)
+        overwrite_once(score_everyone(everyone), self.tables.user_profile, GOLD_QUERY, batch_id)
 
     def _write_products(self, silver: DataFrame, dates: list[date], batch_id: int) -> None:
         """Recompute the product metrics of the days the batch has product or order events in and
@@ -219,21 +215,42 @@ class GoldBatchWriter:
              .execute())
 
 
+def people_profiles(people_events: DataFrame, identity: DataFrame, gap_seconds: int,
+                    people: DataFrame | None = None) -> DataFrame:
+    """Profiles (RFM columns null) of the people in ``people_events`` (stitched, with counted
+    orders), from those events and their sessions; only of ``people`` (a ``user_id`` column) when given."""
+    people_sessions = prep.stitch_sessions(sessions.sessionize(people_events, gap_seconds), identity)
+    if people is not None:
+        people_sessions = people_sessions.join(people.select(F.col("user_id").alias("person_id")), "person_id",
+                                               "left_semi")
+    return profiles.user_profiles(people_events, people_sessions)
+
+
+def score_everyone(all_profiles: DataFrame) -> DataFrame:
+    """``all_profiles`` (the whole table) with RFM scores as of the latest ``last_seen`` in it."""
+    return profiles.score_rfm(all_profiles, F.max("last_seen").over(Window.partitionBy()))
+
+
 def replace_rows_once(rows: DataFrame, ref: TableRef, batch_id: int, **kwargs) -> None:  # noqa: ANN003
     """:func:`~lakepulse.io.delta.replace_rows` as the gold job's write of ``batch_id``."""
     with idempotent_dml(rows.sparkSession, GOLD_QUERY, ref, batch_id):
         replace_rows(rows, ref, **kwargs)
 
 
-def start_gold(spark: SparkSession, settings: Settings, trigger: str | None = None) -> StreamingQuery:
-    """silver.events (Delta stream) → the gold tables, via :class:`GoldBatchWriter`."""
+def start_gold(spark: SparkSession, settings: Settings, trigger: str | None = None,
+               starting_version: int | None = None) -> StreamingQuery:
+    """silver.events (Delta stream) → the gold tables, via :class:`GoldBatchWriter`.
+
+    ``starting_version`` (first run of a checkpoint only): read silver.events from that table
+    version on, for gold tables already built from the versions before it (a backfill)."""
     tables = ensure_gold_tables(spark, settings)
     ensure_topics(settings.kafka.bootstrap_servers, [settings.gold.reports_topic], settings.kafka.partitions,
                   settings.kafka.replication_factor)
     writer = GoldBatchWriter(spark, settings, tables)
-    silver = (spark.readStream.format("delta")
-              .option("maxFilesPerTrigger", settings.gold.max_files_per_trigger)
-              .load(tables.events.path))
+    reader = spark.readStream.format("delta").option("maxFilesPerTrigger", settings.gold.max_files_per_trigger)
+    if starting_version is not None:
+        reader = reader.option("startingVersion", starting_version)
+    silver = reader.load(tables.events.path)
     return (
         silver.writeStream.queryName(GOLD_QUERY)
         .foreachBatch(writer)

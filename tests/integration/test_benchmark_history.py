@@ -1,0 +1,63 @@
+"""The growth benchmark's seeded history (lakepulse.benchmark.history) on real Delta tables: what
+it writes for a handful of people, checked against values worked out by hand from the module's
+rules (person n: Product Viewed, then 5 minutes later an Order Completed when n % 4 == 0, else a
+Product Added; identified as seed-u<n> when n is even; price 10 + n % 90)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from pyspark.sql import functions as F
+
+from lakepulse.benchmark.history import seed_history
+from lakepulse.gold.job import GoldTables
+from lakepulse.silver_stream import SilverTables
+from tests.helpers import make_settings
+
+NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.mark.integration
+def test_the_history_of_eight_people_is_what_the_streams_would_have_written(spark, tmp_path):
+    settings, _ = make_settings(tmp_path, "localhost:9", "unused", simulator={"history_days": 3})
+    seeded = seed_history(spark, settings, 8, now=NOW)
+    silver, gold = SilverTables.from_settings(settings), GoldTables.from_settings(settings)
+
+    def table(ref, version=None):
+        reader = spark.read.format("delta")
+        return (reader.option("versionAsOf", version) if version is not None else reader).load(ref.path)
+
+    assert (seeded["people"], seeded["events"]) == (8, 16)
+    assert table(silver.events).count() == 16
+    # Only the even people are identified: 4 links, one per device.
+    assert sorted(tuple(r) for r in table(silver.identity).select("anonymous_id", "user_id").collect()) == [
+        ("seed-a0", "seed-u0"), ("seed-a2", "seed-u2"), ("seed-a4", "seed-u4"), ("seed-a6", "seed-u6")]
+    # Two events 5 minutes apart: one session per device.
+    assert table(silver.sessions).count() == 8
+
+    profiles = {r["user_id"]: r for r in table(gold.user_profile).collect()}
+    assert sorted(profiles) == ["seed-a1", "seed-a3", "seed-a5", "seed-a7",
+                                "seed-u0", "seed-u2", "seed-u4", "seed-u6"]
+    assert {p: (r["orders"], r["revenue"], r["adds_to_cart"], r["product_views"]) for p, r in profiles.items()
+            if r["orders"]} == {"seed-u0": (1, 10.0, 0, 1), "seed-u4": (1, 14.0, 0, 1)}
+    assert profiles["seed-a1"]["adds_to_cart"] == 1 and profiles["seed-a1"]["is_identified"] is False
+    # Person 1's first event: end of history − (1 day + 7,919 s); the end is 3 + 10 days before now.
+    end = NOW - timedelta(days=13)
+    assert profiles["seed-a1"]["first_seen"].replace(tzinfo=UTC) == end - timedelta(seconds=86_400 + 7_919)
+    assert profiles["seed-a1"]["last_seen"].replace(tzinfo=UTC) == end - timedelta(seconds=86_400 + 7_919 - 300)
+    # RFM is scored: every profile has an R score, buyers an F score.
+    assert all(r["r_score"] is not None for r in profiles.values())
+    assert {p for p, r in profiles.items() if r["f_score"] is not None} == {"seed-u0", "seed-u4"}
+
+    activity = table(gold.user_activity)
+    assert activity.where(F.col("published_at").isNull()).count() == 0
+    assert activity.agg(F.sum("clicks"), F.sum("purchases")).first() == (14, 2)
+
+    # The history ends with a commit that holds no data: gold starts there and reads nothing old.
+    version = seeded["silver_events_version"]
+    assert table(silver.events, version).count() == 16
+    from delta.tables import DeltaTable
+
+    last = DeltaTable.forPath(spark, silver.events.path).history(1).first()
+    assert (last["version"], last["operation"]) == (version, "SET TBLPROPERTIES")
