@@ -450,6 +450,18 @@ def test_attempts_by_user_read_json_properties(by_user: DataFrame) -> None:
     ]
 
 
+def test_attempts_are_the_same_when_an_entity_spans_arrow_batches(spark: SparkSession, spark_events: DataFrame,
+                                                                   by_user: DataFrame) -> None:
+    # Two rows per Arrow batch: most people's events are cut across batches (and one partition).
+    spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "2")
+    try:
+        small_batches = attempt_rows(attempts(spark_events.coalesce(1), spark_funnel()), "person_id")
+    finally:
+        spark.conf.unset("spark.sql.execution.arrow.maxRecordsPerBatch")
+    assert small_batches == attempt_rows(by_user, "person_id")
+    assert len(small_batches) == 5
+
+
 def test_attempts_by_session_match_within_a_session(spark_events: DataFrame) -> None:
     counted = attempts(spark_events, spark_funnel(count_by="session"))
     # u1's order (session s2) no longer follows its add (s1); s2 has no step 1. u4 counts per session.
