@@ -183,6 +183,8 @@ def table(figures: dict[str, Any]) -> str:
             f"{point['seeded']['seconds']:.0f} s); heap peak {memory['jvm_heap_used']:,} MB, retained "
             f"{point['memory']['jvm_heap_retained_after_gc_mb']:,} MB; JVM RSS {memory['jvm_rss']:,} MB, "
             f"Python RSS {memory['python_rss']:,} MB")
+    for failed in figures.get("growth", {}).get("failed", []):
+        lines.append(f"growth {failed['users']:.0e} users: not measured — {failed['error']}")
     lines += ["", "goals:"]
     for goal in figures["goals"]:
         verdict = "not shown" if goal.get("not_shown") else "met" if goal["met"] else "MISSED"
