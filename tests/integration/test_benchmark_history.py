@@ -30,7 +30,7 @@ def test_the_history_of_eight_people_is_what_the_streams_would_have_written(spar
 
     assert (seeded["people"], seeded["events"]) == (8, 16)
     assert table(silver.events).count() == 16
-    # Only the even people are identified: 4 links, one per device.
+    # Only the even people are identified: 4 map rows, one per device.
     assert sorted(tuple(r) for r in table(silver.identity).select("anonymous_id", "user_id").collect()) == [
         ("seed-a0", "seed-u0"), ("seed-a2", "seed-u2"), ("seed-a4", "seed-u4"), ("seed-a6", "seed-u6")]
     # Two events 5 minutes apart: one session per device.
@@ -42,10 +42,11 @@ def test_the_history_of_eight_people_is_what_the_streams_would_have_written(spar
     assert {p: (r["orders"], r["revenue"], r["adds_to_cart"], r["product_views"]) for p, r in profiles.items()
             if r["orders"]} == {"seed-u0": (1, 10.0, 0, 1), "seed-u4": (1, 14.0, 0, 1)}
     assert profiles["seed-a1"]["adds_to_cart"] == 1 and profiles["seed-a1"]["is_identified"] is False
-    # Person 1's first event: end of history − (1 day + 7,919 s); the end is 3 + 10 days before now.
+    # Person 1's second event: end of history − (1 day + 7,919 s), the first 300 s before it; the
+    # end is 3 + 10 days before now.
     end = NOW - timedelta(days=13)
-    assert profiles["seed-a1"]["first_seen"].replace(tzinfo=UTC) == end - timedelta(seconds=86_400 + 7_919)
-    assert profiles["seed-a1"]["last_seen"].replace(tzinfo=UTC) == end - timedelta(seconds=86_400 + 7_919 - 300)
+    assert profiles["seed-a1"]["first_seen"].replace(tzinfo=UTC) == end - timedelta(seconds=86_400 + 7_919 + 300)
+    assert profiles["seed-a1"]["last_seen"].replace(tzinfo=UTC) == end - timedelta(seconds=86_400 + 7_919)
     # RFM is scored: every profile has an R score, buyers an F score.
     assert all(r["r_score"] is not None for r in profiles.values())
     assert {p for p, r in profiles.items() if r["f_score"] is not None} == {"seed-u0", "seed-u4"}
@@ -54,10 +55,19 @@ def test_the_history_of_eight_people_is_what_the_streams_would_have_written(spar
     assert activity.where(F.col("published_at").isNull()).count() == 0
     assert activity.agg(F.sum("clicks"), F.sum("purchases")).first() == (14, 2)
 
-    # The history ends with a commit that holds no data: gold starts there and reads nothing old.
+    # The history ends with a commit that holds no data: a stream started there reads nothing old,
+    # and reads what comes after it.
     version = seeded["silver_events_version"]
-    assert table(silver.events, version).count() == 16
     from delta.tables import DeltaTable
 
-    last = DeltaTable.forPath(spark, silver.events.path).history(1).first()
-    assert (last["version"], last["operation"]) == (version, "SET TBLPROPERTIES")
+    assert DeltaTable.forPath(spark, silver.events.path).history(1).first()["operation"] == "SET TBLPROPERTIES"
+    table(silver.events).limit(3).write.format("delta").mode("append").save(silver.events.path)
+    read: list[int] = []
+    (spark.readStream.format("delta").option("startingVersion", version).load(silver.events.path)
+     .writeStream.foreachBatch(lambda batch, _: read.append(batch.count()))
+     .option("checkpointLocation", str(tmp_path / "checkpoint")).trigger(availableNow=True).start()
+     .awaitTermination())
+    assert sum(read) == 3
+
+    with pytest.raises(ValueError, match="empty tables only"):
+        seed_history(spark, settings, 8, now=NOW)

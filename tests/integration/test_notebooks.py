@@ -30,7 +30,7 @@ from tests.helpers import make_settings, silver_event
 
 pytestmark = pytest.mark.integration
 
-# The funnel engine's applyInPandas runs in Python workers started with PYSPARK_PYTHON: this venv.
+# The funnel engine's mapInPandas runs in Python workers started with PYSPARK_PYTHON: this venv.
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 
 NOTEBOOKS = project_root() / "notebooks"

@@ -8,6 +8,7 @@ import json
 
 import pytest
 
+from lakepulse.benchmark import report
 from lakepulse.benchmark.report import growth_goal, reconcile
 from lakepulse.benchmark.run import main
 from lakepulse.benchmark.stages import combined_quantiles
@@ -85,6 +86,15 @@ def test_a_small_benchmark_run_measures_everything_and_reconciles(spark, kafka_b
     assert {goal["goal"] for goal in figures["goals"]} and all("met" in goal for goal in figures["goals"])
     assert figures["machine"]["load_average_at_start"] and figures["versions"]["pyspark"] == spark.version
     assert output.with_suffix(".png").stat().st_size > 10_000
+
+    # The together phase was skipped; the report's together paths still work on a together figure
+    # (a growth point is one, measured on a seeded lakehouse).
+    together = {key: value for key, value in point.items() if key not in ("users", "truth", "load", "seeded")}
+    concluded = report.conclude({**figures, "together": together})
+    assert concluded["ratios"]["together_to_native"] == round(
+        together["events_per_second"] / figures["native"]["events_per_second"], 3)
+    assert "bronze+silver+gold together, end to end" in report.table(concluded)
+    assert report.chart(concluded, tmp_path / "together.png").stat().st_size > 10_000
 
 
 def test_reconciliation_flags_a_count_that_differs():

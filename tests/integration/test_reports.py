@@ -30,7 +30,7 @@ from tests.helpers import make_settings
 
 pytestmark = pytest.mark.integration
 
-# --live runs the funnel engine's applyInPandas in Spark's Python workers, which start
+# --live runs the funnel engine's mapInPandas in Spark's Python workers, which start
 # PYSPARK_PYTHON ("python3" on PATH otherwise, without this project's packages). Set at import, so
 # before the session fixture starts the JVM.
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)

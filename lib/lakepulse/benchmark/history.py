@@ -15,7 +15,7 @@ funnel_daily) that a batch recomputes by date do not grow with it, and are left 
 
 Each seeded person (ids ``seed-a<n>``, half of them identified as ``seed-u<n>``) has
 ``EVENTS_PER_PERSON`` events: a Product Viewed, then an Order Completed (every fourth person) or a
-Product Added, five minutes later.
+Product Added, five minutes later. The tables must be empty (a fresh lakehouse).
 
 Example::
 
@@ -29,8 +29,10 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql.types import StructType
 
 from lakepulse import identity, sessions
 from lakepulse.contract import ORDER_COMPLETED, PRODUCT_ADDED, PRODUCT_VIEWED
@@ -46,14 +48,14 @@ SEED_TOPIC = "seeded-history"
 SEEDED_PROPERTY = "lakepulse.benchmark.seededPeople"
 
 
-def history_events(spark: SparkSession, people: int, end: datetime, columns: list[tuple[str, str]]) -> DataFrame:
-    """``EVENTS_PER_PERSON`` silver.events rows per seeded person, all before ``end``, with the
-    given (name, Spark SQL type) columns in order; columns the history does not use are null."""
+def history_events(spark: SparkSession, people: int, end: datetime, schema: StructType) -> DataFrame:
+    """``EVENTS_PER_PERSON`` silver.events rows per seeded person, all at or before ``end``, in
+    ``schema`` (silver.events'); columns the history does not use are null."""
     row = F.col("id")
     person = F.floor(row / EVENTS_PER_PERSON)
     second = (row % EVENTS_PER_PERSON) == 1
     ordered = second & (person % 4 == 0)
-    seconds_back = (person % HISTORY_DAYS) * 86_400 + (person * 7919) % 86_000 - F.when(second, 300).otherwise(0)
+    seconds_back = (person % HISTORY_DAYS) * 86_400 + (person * 7919) % 86_000 + F.when(second, 0).otherwise(300)
     event_time = F.timestamp_seconds(F.lit(int(end.timestamp())) - seconds_back)
     price = (10 + person % 90).cast("double")
     values = {
@@ -83,11 +85,11 @@ def history_events(spark: SparkSession, people: int, end: datetime, columns: lis
         "silver_time": event_time,
     }
     return spark.range(people * EVENTS_PER_PERSON).select(*[
-        values.get(name, F.lit(None)).cast(type_name).alias(name) for name, type_name in columns
+        values.get(field.name, F.lit(None)).cast(field.dataType).alias(field.name) for field in schema.fields
     ])
 
 
-def _append(frame: DataFrame, path: str, mode: str = "append") -> None:
+def _write(frame: DataFrame, path: str, mode: str = "append") -> None:
     frame.write.format("delta").mode(mode).save(path)
 
 
@@ -98,25 +100,29 @@ def seed_history(spark: SparkSession, settings: Settings, people: int,
     ``silver_events_version``: the version of the commit that ends the history (start gold there)."""
     silver_tables = ensure_silver_tables(spark, settings)
     gold_tables = ensure_gold_tables(spark, settings)
+    events = spark.read.format("delta").load(silver_tables.events.path)
+    if not events.isEmpty():
+        raise ValueError(f"seed_history writes into empty tables only; {silver_tables.events.name} has rows")
     started = time.perf_counter()
     if people > 0:
         now = now or datetime.now(UTC)
         end = now - timedelta(days=settings.simulator.history_days + HISTORY_GAP_DAYS)
-        schema = spark.read.format("delta").load(silver_tables.events.path).schema
-        columns = [(field.name, field.dataType.simpleString()) for field in schema.fields]
-        _append(history_events(spark, people, end, columns), silver_tables.events.path)
+        _write(history_events(spark, people, end, events.schema), silver_tables.events.path)
         events = spark.read.format("delta").load(silver_tables.events.path)
-        identity_rows = identity.latest_identity(identity.identity_links(events))
-        _append(identity_rows.select(*identity.IDENTITY_MAP_COLUMNS), silver_tables.identity.path)
+        _write(identity.latest_identity(identity.identity_links(events)).select(*identity.IDENTITY_MAP_COLUMNS),
+               silver_tables.identity.path)
         gap = settings.silver.session_gap_seconds
-        _append(sessions.sessionize(events, gap), silver_tables.sessions.path)
+        _write(sessions.sessionize(events, gap), silver_tables.sessions.path)
         current = spark.read.format("delta").load(silver_tables.identity.path)
-        people_events = prep.stitch(events, current).transform(prep.with_counted_orders)
-        _append(score_everyone(people_profiles(people_events, current, gap)), gold_tables.user_profile.path,
-                mode="overwrite")
+        # Read twice below (profiles, activity): stitched and order-counted once, kept on disk.
+        people_events = (prep.stitch(events, current).transform(prep.with_counted_orders)
+                         .persist(StorageLevel.DISK_ONLY))
+        _write(score_everyone(people_profiles(people_events, current, gap)), gold_tables.user_profile.path,
+               mode="overwrite")
         # Closed long ago: every window has been published.
-        _append(activity.hourly_activity(people_events).withColumn("published_at", F.col("updated_at")),
-                gold_tables.user_activity.path)
+        _write(activity.hourly_activity(people_events).withColumn("published_at", F.col("updated_at")),
+               gold_tables.user_activity.path)
+        people_events.unpersist()
     # A commit without data marks where the history ends; a stream can only start at a version
     # that exists, and gold's must not re-read the history.
     spark.sql(f"ALTER TABLE delta.`{silver_tables.events.path}` SET TBLPROPERTIES "
