@@ -32,7 +32,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.streaming import StreamingQuery
 
@@ -129,7 +129,8 @@ class GoldBatchWriter:
         silver = self._read(spark, self.tables.events)
 
         touched, relinked = self._touched_people(batch, identity_before, identity)
-        people_events = (prep.stitch(silver, identity).join(touched, "person_id", "left_semi")
+        people_events = (prep.stitch(_events_of(silver, identity, touched), identity)
+                         .join(touched, "person_id", "left_semi")
                          .transform(prep.with_counted_orders).localCheckpoint(eager=True))
         people = touched.select(F.col("person_id").alias("user_id"))
 
@@ -215,6 +216,15 @@ class GoldBatchWriter:
              .execute())
 
 
+def _events_of(silver: DataFrame, identity: DataFrame, touched: DataFrame) -> DataFrame:
+    """The silver events that may be the ``touched`` people's (``person_id``): those carrying one of
+    their ids, or of the devices the identity map gives them, as user or anonymous id. A superset
+    found with a hash lookup per row, so the stitch after it joins those rows, not all of silver."""
+    mapped = identity.join(touched, identity["user_id"] == touched["person_id"], "left_semi")
+    ids = sorted({row[0] for row in touched.select("person_id").union(mapped.select("anonymous_id")).collect()})
+    return silver.where(F.col("user_id").isin(ids) | F.col("anonymous_id").isin(ids))
+
+
 def people_profiles(people_events: DataFrame, identity: DataFrame, gap_seconds: int,
                     people: DataFrame | None = None) -> DataFrame:
     """Profiles (RFM columns null) of the people in ``people_events`` (stitched, with counted
@@ -228,7 +238,8 @@ def people_profiles(people_events: DataFrame, identity: DataFrame, gap_seconds: 
 
 def score_everyone(all_profiles: DataFrame) -> DataFrame:
     """``all_profiles`` (the whole table) with RFM scores as of the latest ``last_seen`` in it."""
-    return profiles.score_rfm(all_profiles, F.max("last_seen").over(Window.partitionBy()))
+    latest = all_profiles.agg(F.max("last_seen").alias("_as_of"))  # one row, not a window over every row
+    return profiles.score_rfm(all_profiles.crossJoin(F.broadcast(latest)), F.col("_as_of"))
 
 
 def replace_rows_once(rows: DataFrame, ref: TableRef, batch_id: int, **kwargs) -> None:  # noqa: ANN003

@@ -135,9 +135,25 @@ def user_profiles(events: DataFrame, sessions: DataFrame) -> DataFrame:
     ])
 
 
-def _quintile(order: Column, partition: Column | None = None) -> Column:
-    window = (Window.partitionBy(partition) if partition is not None else Window.partitionBy()).orderBy(order)
-    return F.least(F.lit(5), F.lit(1) + F.floor(F.percent_rank().over(window) * 5)).cast("int")
+def _with_quintile(rows: DataFrame, value: str, score: str, *, descending: bool = False,
+                   among: Column | None = None) -> DataFrame:
+    """``rows`` plus ``score``: the quintile of ``value`` among the rows where ``among`` holds (all
+    when None; null elsewhere), ``min(5, 1 + floor(5 * percent_rank))`` in ``value`` order.
+
+    Worked out from the count of each distinct value, as percent_rank = rows strictly before /
+    (rows − 1): a window over every row would move the whole table into one partition and sort it.
+    """
+    rows = rows.drop(score)
+    counted = (rows if among is None else rows.where(among)).groupBy(value).agg(F.count(F.lit(1)).alias("_n"))
+    order = F.col(value).desc() if descending else F.col(value).asc()
+    before = F.coalesce(F.sum("_n").over(Window.orderBy(order).rowsBetween(Window.unboundedPreceding, -1)),
+                        F.lit(0))
+    total = F.sum("_n").over(Window.partitionBy())
+    rank = F.when(total > 1, before / (total - 1)).otherwise(F.lit(0.0))
+    quintiles = counted.select(F.col(value).alias("_value"),
+                               F.least(F.lit(5), F.lit(1) + F.floor(rank * 5)).cast("int").alias(score))
+    joined = rows.join(F.broadcast(quintiles), rows[value].eqNullSafe(F.col("_value")), "left").drop("_value")
+    return joined if among is None else joined.withColumn(score, F.when(among, F.col(score)))
 
 
 def rfm_segment(r: Column | str = "r_score", f: Column | str = "f_score", orders: Column | str = "orders") -> Column:
@@ -170,9 +186,9 @@ def score_rfm(profiles: DataFrame, as_of: Column) -> DataFrame:
         .withColumn("recency_days", F.greatest(F.lit(0), F.datediff(F.to_date("as_of"), F.to_date("last_seen"))))
         .withColumn("frequency", F.col("orders"))
         .withColumn("monetary", F.col("revenue"))
-        .withColumn("r_score", _quintile(F.col("recency_days").desc()))
-        .withColumn("f_score", F.when(buyer, _quintile(F.col("frequency").asc(), buyer)))
-        .withColumn("m_score", F.when(buyer, _quintile(F.col("monetary").asc(), buyer)))
+        .transform(lambda p: _with_quintile(p, "recency_days", "r_score", descending=True))
+        .transform(lambda p: _with_quintile(p, "frequency", "f_score", among=buyer))
+        .transform(lambda p: _with_quintile(p, "monetary", "m_score", among=buyer))
     )
     return (
         scored
