@@ -7,11 +7,11 @@ Built in two pure steps:
   value, active days, category diversity, top category and the first-touch channel and campaign;
 * :func:`score_rfm` — recency (days from ``last_seen`` to the as-of date), frequency (orders),
   monetary (revenue), their quintile scores and an RFM segment name. Scores are relative to every
-  person in the table, so the gold job rescores the whole table after each batch (rows whose scores
-  did not change are not rewritten).
+  person in the table, so the gold job rescores and rewrites the whole table after each batch.
 
 Quintile scores use the percent rank (ties share a rank, so the result does not depend on row
-order): ``score = min(5, 1 + floor(5 * percent_rank))``. R ranks everyone by recency (most recent →
+order): ``score = min(5, 1 + floor(5 * percent_rank))``, worked out from the count of each distinct
+value so that no window holds every profile. R ranks everyone by recency (most recent →
 5); F and M rank buyers only (``orders > 0``) — people who never ordered have no F/M score.
 
 Example::
