@@ -152,7 +152,9 @@ def _with_quintile(rows: DataFrame, value: str, score: str, *, descending: bool 
     rank = F.when(total > 1, before / (total - 1)).otherwise(F.lit(0.0))
     quintiles = counted.select(F.col(value).alias("_value"),
                                F.least(F.lit(5), F.lit(1) + F.floor(rank * 5)).cast("int").alias(score))
-    joined = rows.join(F.broadcast(quintiles), rows[value].eqNullSafe(F.col("_value")), "left").drop("_value")
+    # No broadcast hint: monetary can have as many distinct values as buyers; the planner (AQE)
+    # broadcasts the table when it is small, as it is for recency and frequency.
+    joined = rows.join(quintiles, rows[value].eqNullSafe(F.col("_value")), "left").drop("_value")
     return joined if among is None else joined.withColumn(score, F.when(among, F.col(score)))
 
 
