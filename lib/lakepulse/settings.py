@@ -167,6 +167,11 @@ class GoldSettings:
     # Hot products compare the last N hours with the N hours before.
     hot_products_hours: int = 24
     max_files_per_trigger: int = 1000
+    # RFM: every profile is rescored against the whole table at most this long after the last
+    # rescore (0: on every batch), or sooner once the profiles have grown by this fraction; in
+    # between, the profiles a batch changes are scored against the last rescore's cuts.
+    rfm_rescore_seconds: int = 3600
+    rfm_rescore_growth: float = 0.1
     # Charts and HTML reports; relative paths are under the project root.
     reports_dir: str = ".lakepulse/lakehouse/reports"
     # SQL views for common questions (one CREATE VIEW per .sql file).
@@ -428,6 +433,10 @@ def _validate(s: Settings, source: str, origins: dict[str, str]) -> None:
     for name in ("report_delay_seconds", "funnel_window_seconds", "hot_products_hours", "max_files_per_trigger"):
         if getattr(s.gold, name) < 1:
             fail(f"gold.{name}", f"must be at least 1, got {getattr(s.gold, name)}")
+    if s.gold.rfm_rescore_seconds < 0:
+        fail("gold.rfm_rescore_seconds", f"must be at least 0, got {s.gold.rfm_rescore_seconds}")
+    if s.gold.rfm_rescore_growth <= 0:
+        fail("gold.rfm_rescore_growth", f"must be above 0, got {s.gold.rfm_rescore_growth}")
     for name in ("reports_dir", "sql_dir"):
         if not getattr(s.gold, name):
             fail(f"gold.{name}", "is empty")

@@ -29,7 +29,7 @@ def _profiles(spark: SparkSession, people: list[tuple[str, int, int, float]]):
 
 def test_quintiles_with_ties_match_the_percent_rank_by_hand(spark: SparkSession) -> None:
     people = [("p1", 0, 0, 0.0), ("p2", 0, 1, 10.0), ("p3", 2, 1, 10.0), ("p4", 5, 3, 50.0), ("p5", 10, 2, 20.0)]
-    scored = {r["user_id"]: r for r in score_everyone(_profiles(spark, people)).collect()}
+    scored = {r["user_id"]: r for r in score_everyone(_profiles(spark, people))[0].collect()}
     # R, by recency descending (10, 5, 2, 0, 0 days): ranks 1, 2, 3, 4, 4 of 5 → 0, .25, .5, .75, .75.
     assert {u: (r["recency_days"], r["r_score"]) for u, r in scored.items()} == {
         "p1": (0, 4), "p2": (0, 4), "p3": (2, 3), "p4": (5, 2), "p5": (10, 1)}
@@ -42,6 +42,32 @@ def test_quintiles_with_ties_match_the_percent_rank_by_hand(spark: SparkSession)
 
 
 def test_a_lone_buyer_scores_one(spark: SparkSession) -> None:
-    scored = {r["user_id"]: r for r in score_everyone(_profiles(spark, [("a", 0, 0, 0.0), ("b", 3, 2, 9.5)])).collect()}
+    scored = {r["user_id"]: r for r in score_everyone(_profiles(spark, [("a", 0, 0, 0.0), ("b", 3, 2, 9.5)]))[0].collect()}
     assert {u: (r["r_score"], r["f_score"], r["m_score"]) for u, r in scored.items()} == {
         "a": (5, None, None), "b": (1, 1, 1)}
+
+
+def _days(moment: datetime) -> float:
+    """A date as profiles.RfmCuts holds it: days since 1970-01-01."""
+    return float((moment.date() - datetime(1970, 1, 1).date()).days)
+
+
+def test_cuts_are_where_each_score_starts_and_score_newcomers(spark: SparkSession) -> None:
+    from lakepulse.gold.profiles import RfmCuts, rfm_cuts, score_rfm
+
+    people = [("p1", 0, 0, 0.0), ("p2", 0, 1, 10.0), ("p3", 2, 1, 10.0), ("p4", 5, 3, 50.0), ("p5", 10, 2, 20.0)]
+    cuts = rfm_cuts(_profiles(spark, people))
+    day = timedelta(days=1)
+    # R scores 1, 2, 3, 4 start at 10, 5, 2 and 0 days ago; nobody scores 5. F: 2 orders → 4, 3 → 5
+    # (nobody scores 2 or 3); M: 20.0 → 4, 50.0 → 5.
+    assert cuts == RfmCuts(recency=(_days(DAY_10 - 5 * day), _days(DAY_10 - 2 * day), _days(DAY_10), None),
+                           frequency=(None, None, 2.0, 3.0), monetary=(None, None, 20.0, 50.0),
+                           as_of=DAY_10, people=5)
+    assert RfmCuts.from_json(cuts.to_json()) == cuts
+    # Newcomers scored on those cuts: the highest score whose cut the value reaches.
+    newcomers = _profiles(spark, [("n1", -1, 1, 19.99), ("n2", 3, 7, 50.0), ("n3", 12, 0, 0.0)])
+    scored = {r["user_id"]: (r["recency_days"], r["rfm_score"], r["rfm_segment"])
+              for r in score_rfm(newcomers, cuts).collect()}
+    assert scored == {"n1": (0, "411", "New customers"),      # seen after the as-of day: recency 0, R 4
+                      "n2": (3, "255", "At risk"),            # 3 days: reaches the 5-day cut only
+                      "n3": (12, "1--", "Lapsed prospects")}

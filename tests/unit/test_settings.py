@@ -54,6 +54,10 @@ def test_environment_overrides_are_typed():
         ({"LAKEPULSE_BRONZE__TRIGGER": "soon"},
          "bronze.trigger must be available_now or an interval like '10 seconds', got 'soon' "
          "(environment variable LAKEPULSE_BRONZE__TRIGGER)"),
+        ({"LAKEPULSE_GOLD__RFM_RESCORE_SECONDS": "-1"},
+         "gold.rfm_rescore_seconds must be at least 0, got -1 (environment variable LAKEPULSE_GOLD__RFM_RESCORE_SECONDS)"),
+        ({"LAKEPULSE_GOLD__RFM_RESCORE_GROWTH": "0"},
+         "gold.rfm_rescore_growth must be above 0, got 0.0 (environment variable LAKEPULSE_GOLD__RFM_RESCORE_GROWTH)"),
         ({"LAKEPULSE_SPARK__UI_ENABLED": "maybe"},
          "spark.ui_enabled must be true or false, got 'maybe' (environment variable LAKEPULSE_SPARK__UI_ENABLED)"),
     ],

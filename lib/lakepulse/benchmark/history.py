@@ -37,7 +37,8 @@ from pyspark.sql.types import StructType
 from lakepulse import identity, sessions
 from lakepulse.contract import ORDER_COMPLETED, PRODUCT_ADDED, PRODUCT_VIEWED
 from lakepulse.gold import activity, prep
-from lakepulse.gold.job import ensure_gold_tables, people_profiles, score_everyone
+from lakepulse.gold.job import RESCORE_TAG, ensure_gold_tables, people_profiles, score_everyone
+from lakepulse.io.delta import overwrite_once
 from lakepulse.settings import Settings
 from lakepulse.silver_stream import ensure_silver_tables
 
@@ -117,8 +118,9 @@ def seed_history(spark: SparkSession, settings: Settings, people: int,
         # Read twice below (profiles, activity): stitched and order-counted once, kept on disk.
         people_events = (prep.stitch(events, current).transform(prep.with_counted_orders)
                          .persist(StorageLevel.DISK_ONLY))
-        _write(score_everyone(people_profiles(people_events, current, gap)), gold_tables.user_profile.path,
-               mode="overwrite")
+        scored, cuts = score_everyone(people_profiles(people_events, current, gap))
+        # A rescore, as the gold job writes it: gold scores the profiles it changes on these cuts.
+        overwrite_once(scored, gold_tables.user_profile, SEED_TOPIC, 0, metadata=RESCORE_TAG + cuts.to_json())
         # Closed long ago: every window has been published.
         _write(activity.hourly_activity(people_events).withColumn("published_at", F.col("updated_at")),
                gold_tables.user_activity.path)

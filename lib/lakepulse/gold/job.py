@@ -11,8 +11,12 @@ map apply retroactively. Per batch:
    merge has not committed yet);
 2. the *touched people*: the people of the batch's events, plus every anonymous id the batch links
    to a user and the user it was linked to before — their rows move;
-3. ``user_profile``: the touched people's profiles from all their events and sessions, then every
-   profile's RFM scores against the whole table, which is rewritten in one overwrite;
+3. ``user_profile``: the touched people's profiles from all their events and sessions, scored
+   against the RFM cuts of the last rescore and merged in. A *rescore* — every profile's RFM scores
+   against the whole table, rewritten in one overwrite whose commit carries the cuts — runs on the
+   first batch ever, when ``gold.rfm_rescore_seconds`` have passed since the last one (0: every
+   batch) and when the profiles have grown by ``gold.rfm_rescore_growth`` since. In between, a
+   profile not touched keeps the scores, recency and ``as_of`` of the last rescore;
 4. ``user_activity_hourly``: the touched people's hourly windows, merged (published flags kept);
 5. ``product_metrics``: every product in the days the batch has product or order events in
    (those date partitions are replaced);
@@ -40,6 +44,7 @@ from lakepulse import identity as identity_map
 from lakepulse import sessions
 from lakepulse.contract import ORDER_COMPLETED, PRODUCT_ADDED, PRODUCT_VIEWED
 from lakepulse.gold import activity, daily, prep, products, profiles
+from lakepulse.gold.profiles import RfmCuts
 from lakepulse.io.delta import (
     append_once,
     dates_in,
@@ -56,6 +61,49 @@ from lakepulse.tables import TableRef, checkpoint_path, table_ref
 
 GOLD_QUERY = "build_gold"
 PUBLISHER = "publish_reports"
+# A rescore's commit on user_profile carries its cuts as Delta userMetadata: this, then the JSON.
+RESCORE_TAG = "lakepulse.rfm_cuts="
+RESCORE_LOOKBACK = 1000    # commits searched back for the last rescore when the job starts
+
+
+@dataclass
+class RfmState:
+    """The last rescore of user_profile: its cuts, when it was committed (epoch seconds) and how
+    many profiles there are now (the rescore's plus those merged in since)."""
+
+    cuts: RfmCuts
+    rescored_at: float
+    people: int
+
+    @classmethod
+    def load(cls, spark: SparkSession, ref: TableRef) -> RfmState | None:
+        """From the table's history: the latest rescore commit, and the profiles that MERGE
+        commits inserted and deleted after it. None when there is none in the last
+        ``RESCORE_LOOKBACK`` commits (the next batch rescores)."""
+        from delta.tables import DeltaTable
+
+        commits = (DeltaTable.forPath(spark, ref.path).history(RESCORE_LOOKBACK)
+                   .select("version", F.unix_timestamp("timestamp").alias("at"), "operationMetrics", "userMetadata")
+                   .collect())
+        merged = 0
+        for commit in sorted(commits, key=lambda c: c["version"], reverse=True):
+            metadata = commit["userMetadata"] or ""
+            if metadata.startswith(RESCORE_TAG):
+                cuts = RfmCuts.from_json(metadata[len(RESCORE_TAG):])
+                return cls(cuts, float(commit["at"]), cuts.people + merged)
+            merged += _profiles_added(commit["operationMetrics"])
+        return None
+
+    def due(self, settings: Settings, now: float) -> bool:
+        gold = settings.gold
+        return (gold.rfm_rescore_seconds == 0 or now - self.rescored_at >= gold.rfm_rescore_seconds
+                or self.people > self.cuts.people * (1 + gold.rfm_rescore_growth))
+
+
+def _profiles_added(metrics: dict[str, str] | None) -> int:
+    """Rows a MERGE commit inserted minus those it deleted (0 for other commits)."""
+    metrics = metrics or {}
+    return int(metrics.get("numTargetRowsInserted", 0)) - int(metrics.get("numTargetRowsDeleted", 0))
 
 
 @dataclass(frozen=True)
@@ -80,16 +128,20 @@ def ensure_gold_tables(spark: SparkSession, settings: Settings) -> GoldTables:
     """Create (if missing) and register every table the gold stream writes."""
     tables = GoldTables.from_settings(settings)
     register = settings.lakehouse.register_tables
-    for ref, schema, partition_by, comment in [
-        (tables.user_profile, profiles.USER_PROFILE_SCHEMA, (), "User 360: one row per stitched person, with RFM"),
-        (tables.product_metrics, products.PRODUCT_METRICS_SCHEMA, ("event_date",),
+    # Merged per person each batch: deletion vectors mark the replaced rows instead of rewriting
+    # every file that holds one (a batch's people are spread over all of them).
+    merged = {"delta.enableDeletionVectors": "true"}
+    for ref, schema, partition_by, properties, comment in [
+        (tables.user_profile, profiles.USER_PROFILE_SCHEMA, (), merged, "User 360: one row per stitched person, with RFM"),
+        (tables.product_metrics, products.PRODUCT_METRICS_SCHEMA, ("event_date",), None,
          "Views, adds, orders, units and revenue per product per hour"),
-        (tables.user_activity, activity.USER_ACTIVITY_SCHEMA, (),
+        (tables.user_activity, activity.USER_ACTIVITY_SCHEMA, (), merged,
          "Marketing report: clicks and purchases per person per event-time hour"),
-        (tables.funnel_daily, daily.FUNNEL_DAILY_SCHEMA, (),
+        (tables.funnel_daily, daily.FUNNEL_DAILY_SCHEMA, (), None,
          "Default e-commerce funnel by day, channel and device"),
     ]:
-        ensure_delta_table(spark, ref, schema, partition_by=partition_by, register=register, comment=comment)
+        ensure_delta_table(spark, ref, schema, partition_by=partition_by, properties=properties, register=register,
+                           comment=comment)
     ensure_metrics_table(spark, settings)
     return tables
 
@@ -105,6 +157,7 @@ class GoldBatchWriter:
         self.max_event_time: datetime | None = (
             self._read(spark, tables.metrics).where(F.col("query") == GOLD_QUERY).agg(F.max("max_event_time")).first()[0]
         )
+        self.rfm = RfmState.load(spark, tables.user_profile)
 
     def _read(self, spark: SparkSession, ref: TableRef) -> DataFrame:
         return spark.read.format("delta").load(ref.path)
@@ -165,11 +218,24 @@ class GoldBatchWriter:
         return touched.localCheckpoint(eager=True), linked.localCheckpoint(eager=True)
 
     def _write_profiles(self, people_events: DataFrame, identity: DataFrame, people: DataFrame, batch_id: int) -> None:
-        fresh = people_profiles(people_events, identity, self.settings.silver.session_gap_seconds, people)
-        existing = self._read(people_events.sparkSession, self.tables.user_profile)
-        everyone = existing.join(people, "user_id", "left_anti").unionByName(fresh)
-        # Every row's RFM scores may move: the table is rewritten whole, in one write (no join).
-        overwrite_once(score_everyone(everyone), self.tables.user_profile, GOLD_QUERY, batch_id)
+        # Read twice either way (the cuts or the merge's stale rows, then the write).
+        fresh = people_profiles(people_events, identity, self.settings.silver.session_gap_seconds, people) \
+            .localCheckpoint(eager=True)
+        ref = self.tables.user_profile
+        if self.rfm is None or self.rfm.due(self.settings, time.time()):
+            existing = self._read(people_events.sparkSession, ref)
+            everyone = existing.join(people, "user_id", "left_anti").unionByName(fresh)
+            scored, cuts = score_everyone(everyone)
+            # Every row's RFM scores may move: the table is rewritten whole, in one write (no join).
+            overwrite_once(scored, ref, GOLD_QUERY, batch_id, metadata=RESCORE_TAG + cuts.to_json())
+            self.rfm = RfmState(cuts, time.time(), cuts.people)
+            return
+        cuts = self.rfm.cuts
+        latest = fresh.agg(F.max("last_seen").alias("_latest"))
+        as_of = F.greatest(F.lit(cuts.as_of).cast("timestamp"), F.col("_latest"))
+        scored = profiles.score_rfm(fresh.crossJoin(F.broadcast(latest)), cuts, as_of)
+        counts = replace_rows_once(scored, ref, batch_id, keys=("user_id",), scope=people)
+        self.rfm.people += counts.get("num_inserted_rows", 0) - counts.get("num_deleted_rows", 0)
 
     def _write_products(self, silver: DataFrame, dates: list[date], batch_id: int) -> None:
         """Recompute the product metrics of the days the batch has product or order events in and
@@ -236,16 +302,19 @@ def people_profiles(people_events: DataFrame, identity: DataFrame, gap_seconds: 
     return profiles.user_profiles(people_events, people_sessions)
 
 
-def score_everyone(all_profiles: DataFrame) -> DataFrame:
-    """``all_profiles`` (the whole table) with RFM scores as of the latest ``last_seen`` in it."""
-    latest = all_profiles.agg(F.max("last_seen").alias("_as_of"))  # one row, not a window over every row
-    return profiles.score_rfm(all_profiles.crossJoin(F.broadcast(latest)), F.col("_as_of"))
+def score_everyone(all_profiles: DataFrame) -> tuple[DataFrame, RfmCuts]:
+    """``all_profiles`` (the whole table, not empty) with RFM scores as of the latest
+    ``last_seen`` in it, and the cuts they were scored against (one Spark job to find them)."""
+    cuts = profiles.rfm_cuts(all_profiles)
+    if cuts is None:
+        raise ValueError("no profiles to score")
+    return profiles.score_rfm(all_profiles, cuts), cuts
 
 
-def replace_rows_once(rows: DataFrame, ref: TableRef, batch_id: int, **kwargs) -> None:  # noqa: ANN003
+def replace_rows_once(rows: DataFrame, ref: TableRef, batch_id: int, **kwargs) -> dict[str, int]:  # noqa: ANN003
     """:func:`~lakepulse.io.delta.replace_rows` as the gold job's write of ``batch_id``."""
     with idempotent_dml(rows.sparkSession, GOLD_QUERY, ref, batch_id):
-        replace_rows(rows, ref, **kwargs)
+        return replace_rows(rows, ref, **kwargs)
 
 
 def start_gold(spark: SparkSession, settings: Settings, trigger: str | None = None,

@@ -6,20 +6,28 @@ Built in two pure steps:
   first and last seen, sessions, views, adds to cart, checkouts, orders, revenue, average order
   value, active days, category diversity, top category and the first-touch channel and campaign;
 * :func:`score_rfm` — recency (days from ``last_seen`` to the as-of date), frequency (orders),
-  monetary (revenue), their quintile scores and an RFM segment name. Scores are relative to every
-  person in the table, so the gold job rescores and rewrites the whole table after each batch.
+  monetary (revenue), their quintile scores and an RFM segment name, against :class:`RfmCuts`:
+  where each score starts, taken by :func:`rfm_cuts` from a whole population of profiles.
 
 Quintile scores use the percent rank (ties share a rank, so the result does not depend on row
 order): ``score = min(5, 1 + floor(5 * percent_rank))``, worked out from the count of each distinct
 value so that no window holds every profile. R ranks everyone by recency (most recent →
-5); F and M rank buyers only (``orders > 0``) — people who never ordered have no F/M score.
+5; recency ranks as the ``last_seen`` date does, so the R cuts hold as the as-of date moves); F and
+M rank buyers only (``orders > 0``) — people who never ordered have no F/M score. Scores are
+relative to everyone, so the gold job rescores the whole table now and then and scores the
+profiles a batch changes against the last rescore's cuts in between (see ``gold.job``).
 
 Example::
 
-    profiles = user_profiles(stitched_events, stitched_sessions).transform(lambda p: score_rfm(p, as_of))
+    facts = user_profiles(stitched_events, stitched_sessions)
+    scored = score_rfm(facts, rfm_cuts(facts))
 """
 
 from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
@@ -135,27 +143,75 @@ def user_profiles(events: DataFrame, sessions: DataFrame) -> DataFrame:
     ])
 
 
-def _with_quintile(rows: DataFrame, value: str, score: str, *, descending: bool = False,
-                   among: Column | None = None) -> DataFrame:
-    """``rows`` plus ``score``: the quintile of ``value`` among the rows where ``among`` holds (all
-    when None; null elsewhere), ``min(5, 1 + floor(5 * percent_rank))`` in ``value`` order.
+@dataclass(frozen=True)
+class RfmCuts:
+    """Where each quintile score starts, taken from a whole population of profiles: for R (the
+    ``last_seen`` date, as days since 1970), F (orders) and M (revenue), the lowest value scored 2,
+    3, 4 and 5 (None when no profile has that score); ``as_of`` is the population's latest
+    ``last_seen``, ``people`` its size.
 
-    Worked out from the count of each distinct value, as percent_rank = rows strictly before /
-    (rows − 1): a window over every row would move the whole table into one partition and sort it.
+    A score is monotonic in its value, so it is the highest k whose cut the value reaches (1 when
+    none): applied to the population the cuts came from, that is exactly its quintile score.
     """
-    rows = rows.drop(score)
-    counted = (rows if among is None else rows.where(among)).groupBy(value).agg(F.count(F.lit(1)).alias("_n"))
-    order = F.col(value).desc() if descending else F.col(value).asc()
-    before = F.coalesce(F.sum("_n").over(Window.orderBy(order).rowsBetween(Window.unboundedPreceding, -1)),
-                        F.lit(0))
-    total = F.sum("_n").over(Window.partitionBy())
+
+    recency: tuple[float | None, ...]
+    frequency: tuple[float | None, ...]
+    monetary: tuple[float | None, ...]
+    as_of: datetime
+    people: int
+
+    def to_json(self) -> str:
+        return json.dumps({"recency": self.recency, "frequency": self.frequency, "monetary": self.monetary,
+                           "as_of": self.as_of.isoformat(), "people": self.people})
+
+    @classmethod
+    def from_json(cls, text: str) -> RfmCuts:
+        data = json.loads(text)
+        return cls(tuple(data["recency"]), tuple(data["frequency"]), tuple(data["monetary"]),
+                   datetime.fromisoformat(data["as_of"]), int(data["people"]))
+
+
+def _rfm_values(profiles: DataFrame) -> DataFrame:
+    """(metric, value) rows: each profile's R value, and its F and M values when it is a buyer."""
+    buyer = F.col("orders") > 0
+    pairs = F.array(*(F.struct(F.lit(metric).alias("metric"), value.cast("double").alias("value"))
+                      for metric, value in (("recency", F.unix_date(F.to_date("last_seen"))),
+                                            ("frequency", F.when(buyer, F.col("orders"))),
+                                            ("monetary", F.when(buyer, F.col("revenue"))))))
+    return (profiles.select("last_seen", F.explode(pairs).alias("v"))
+            .select("last_seen", "v.metric", "v.value").where(F.col("value").isNotNull()))
+
+
+def rfm_cuts(profiles: DataFrame) -> RfmCuts | None:
+    """The :class:`RfmCuts` of ``profiles`` (None when there are none), in one Spark job.
+
+    Each metric's values are counted (one row per distinct value), and each distinct value's
+    percent rank is the rows strictly before it / (rows − 1): no window holds every profile."""
+    counted = _rfm_values(profiles).groupBy("metric", "value").agg(
+        F.count(F.lit(1)).alias("_n"), F.max("last_seen").alias("_latest"))
+    metric = Window.partitionBy("metric")
+    before = F.coalesce(F.sum("_n").over(metric.orderBy("value").rowsBetween(Window.unboundedPreceding, -1)), F.lit(0))
+    total = F.sum("_n").over(metric)
     rank = F.when(total > 1, before / (total - 1)).otherwise(F.lit(0.0))
-    quintiles = counted.select(F.col(value).alias("_value"),
-                               F.least(F.lit(5), F.lit(1) + F.floor(rank * 5)).cast("int").alias(score))
-    # No broadcast hint: monetary can have as many distinct values as buyers; the planner (AQE)
-    # broadcasts the table when it is small, as it is for recency and frequency.
-    joined = rows.join(quintiles, rows[value].eqNullSafe(F.col("_value")), "left").drop("_value")
-    return joined if among is None else joined.withColumn(score, F.when(among, F.col(score)))
+    scored = counted.select("metric", "value", "_n", "_latest",
+                            F.least(F.lit(5), F.lit(1) + F.floor(rank * 5)).cast("int").alias("score"))
+    rows = scored.groupBy("metric", "score").agg(
+        F.min("value").alias("cut"), F.max("_latest").alias("latest"), F.sum("_n").alias("rows")).collect()
+    if not rows:
+        return None
+    cut = {(r["metric"], r["score"]): r["cut"] for r in rows}
+    recency = [r for r in rows if r["metric"] == "recency"]
+    return RfmCuts(*(tuple(cut.get((name, k)) for k in range(2, 6)) for name in ("recency", "frequency", "monetary")),
+                   as_of=max(r["latest"] for r in recency), people=sum(r["rows"] for r in recency))
+
+
+def _score(value: Column, cuts: tuple[float | None, ...]) -> Column:
+    """The highest k in 2..5 whose cut ``value`` reaches, else 1."""
+    score = F.lit(1)
+    for k, cut in enumerate(cuts, start=2):
+        if cut is not None:
+            score = F.when(value >= F.lit(cut), F.lit(k)).otherwise(score)
+    return score
 
 
 def rfm_segment(r: Column | str = "r_score", f: Column | str = "f_score", orders: Column | str = "orders") -> Column:
@@ -178,19 +234,21 @@ def rfm_segment(r: Column | str = "r_score", f: Column | str = "f_score", orders
     )
 
 
-def score_rfm(profiles: DataFrame, as_of: Column) -> DataFrame:
-    """Every profile with its RFM columns computed against the whole of ``profiles`` as of the
-    timestamp ``as_of`` (use the latest event time seen, not the clock, so replays agree)."""
+def score_rfm(profiles: DataFrame, cuts: RfmCuts, as_of: Column | None = None) -> DataFrame:
+    """``profiles`` with their RFM columns scored against ``cuts``; recency measured against the
+    timestamp ``as_of`` (default ``cuts.as_of``: the latest event time seen, not the clock, so
+    replays agree). With the cuts of ``profiles`` itself (:func:`rfm_cuts`) these are the exact
+    quintiles among ``profiles``."""
     buyer = F.col("orders") > 0
     scored = (
         profiles
-        .withColumn("as_of", as_of.cast("timestamp"))
+        .withColumn("as_of", (F.lit(cuts.as_of) if as_of is None else as_of).cast("timestamp"))
         .withColumn("recency_days", F.greatest(F.lit(0), F.datediff(F.to_date("as_of"), F.to_date("last_seen"))))
         .withColumn("frequency", F.col("orders"))
         .withColumn("monetary", F.col("revenue"))
-        .transform(lambda p: _with_quintile(p, "recency_days", "r_score", descending=True))
-        .transform(lambda p: _with_quintile(p, "frequency", "f_score", among=buyer))
-        .transform(lambda p: _with_quintile(p, "monetary", "m_score", among=buyer))
+        .withColumn("r_score", _score(F.unix_date(F.to_date("last_seen")).cast("double"), cuts.recency))
+        .withColumn("f_score", F.when(buyer, _score(F.col("orders").cast("double"), cuts.frequency)))
+        .withColumn("m_score", F.when(buyer, _score(F.col("revenue"), cuts.monetary)))
     )
     return (
         scored

@@ -61,14 +61,18 @@ def append_once(frame: DataFrame, ref: TableRef, writer: str, version: int) -> N
     _write_once(frame, ref, writer, version, "append")
 
 
-def overwrite_once(frame: DataFrame, ref: TableRef, writer: str, version: int, *, where: str | None = None) -> None:
+def overwrite_once(frame: DataFrame, ref: TableRef, writer: str, version: int, *, where: str | None = None,
+                   metadata: str | None = None) -> None:
     """Replace the rows of ``ref`` matching the SQL predicate ``where`` (every row when None) by
     ``frame``, in one commit, unless ``writer`` already committed ``version`` (as
-    :func:`append_once`). Every row of ``frame`` must match ``where``.
+    :func:`append_once`). Every row of ``frame`` must match ``where``. ``metadata``: the commit's
+    Delta ``userMetadata`` (in the table's history).
 
     One write and no join: cheaper than :func:`replace_rows` when the rows to replace are known by
     a predicate, best on partition columns (whole files are dropped unread)."""
     options = {"replaceWhere": where} if where is not None else {}
+    if metadata is not None:
+        options["userMetadata"] = metadata
     _write_once(frame, ref, writer, version, "overwrite", **options)
 
 
@@ -106,14 +110,15 @@ def replace_rows(
     scope: DataFrame,
     update: Sequence[str] | None = None,
     ignore_changes_in: Sequence[str] = ("updated_at",),
-) -> None:
+) -> dict[str, int]:
     """Make the rows of the Delta table ``ref`` inside ``scope`` equal ``rows``, in one MERGE commit.
 
     ``scope`` holds the values of some key columns (e.g. the ``user_id`` values a batch touched):
     target rows matching it whose ``keys`` are not in ``rows`` are deleted, rows of ``rows`` are
     inserted or, when any column other than ``ignore_changes_in`` differs, updated (only the
     ``update`` columns, default all but ``keys``: columns left out — e.g. ``published_at`` — keep
-    their value). Rows outside ``scope`` are untouched.
+    their value). Rows outside ``scope`` are untouched. Returns the MERGE's counts
+    (``num_inserted_rows``, ``num_deleted_rows``, …; empty when it committed nothing).
     """
     from delta.tables import DeltaTable
 
@@ -128,12 +133,13 @@ def replace_rows(
     on = " AND ".join(f"t.`{k}` = s.`{k}`" for k in keys)
     compared = [c for c in update if c not in ignore_changes_in]
     changed = " OR ".join(f"NOT (t.`{c}` <=> s.`{c}`)" for c in compared) or "true"
-    (DeltaTable.forPath(spark, ref.path).alias("t")
-     .merge(source.alias("s"), on)
-     .whenMatchedDelete(condition="s._delete")
-     .whenMatchedUpdate(condition=changed, set={f"`{c}`": f"s.`{c}`" for c in update})
-     .whenNotMatchedInsert(condition="NOT s._delete", values={f"`{c}`": f"s.`{c}`" for c in columns})
-     .execute())
+    counts = (DeltaTable.forPath(spark, ref.path).alias("t")
+              .merge(source.alias("s"), on)
+              .whenMatchedDelete(condition="s._delete")
+              .whenMatchedUpdate(condition=changed, set={f"`{c}`": f"s.`{c}`" for c in update})
+              .whenNotMatchedInsert(condition="NOT s._delete", values={f"`{c}`": f"s.`{c}`" for c in columns})
+              .execute().first())
+    return counts.asDict() if counts is not None else {}
 
 
 def register_table(spark: SparkSession, ref: TableRef) -> None:
