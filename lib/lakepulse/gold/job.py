@@ -178,10 +178,11 @@ class GoldBatchWriter:
         if not info["rows"]:
             return
         identity_before = self._read(spark, self.tables.identity)
-        identity = prep.current_identity(identity_before, batch).localCheckpoint(eager=True)
         silver = self._read(spark, self.tables.events)
 
-        touched, relinked = self._touched_people(batch, identity_before, identity)
+        touched, relinked = self._touched_people(batch, identity_before)
+        # The map's rows of the touched people (and of the anonymous ids the batch links), with the batch's links.
+        identity = _identity_of(identity_before, batch, touched.union(relinked)).localCheckpoint(eager=True)
         people_events = (prep.stitch(_events_of(silver, identity, touched), identity)
                          .join(touched, "person_id", "left_semi")
                          .transform(prep.with_counted_orders).localCheckpoint(eager=True))
@@ -193,7 +194,8 @@ class GoldBatchWriter:
         self._write_products(silver, info["product_dates"], batch_id)
         relinked_days = {row[0] for row in people_events.join(relinked, "anonymous_id", "left_semi")
                          .select("event_date").distinct().collect()}
-        self._write_funnels(silver, identity, set(info["dates"]) | relinked_days, batch_id)
+        self._write_funnels(silver, prep.current_identity(identity_before, batch), set(info["dates"]) | relinked_days,
+                            batch_id)
         self.max_event_time = max(filter(None, [self.max_event_time, info["max_event_time"]]))
         watermark = self.max_event_time - timedelta(seconds=self.settings.gold.report_delay_seconds)
         self._publish_closed_windows(spark, watermark, batch_id)
@@ -205,17 +207,19 @@ class GoldBatchWriter:
                        int(finished_ms - started * 1000), p50, p95, p99, finished_ms - info["min_event_ms"], None)
         append_once(spark.createDataFrame([metrics_row], METRICS_SCHEMA), self.tables.metrics, GOLD_QUERY, batch_id)
 
-    def _touched_people(self, batch: DataFrame, before: DataFrame, identity: DataFrame) -> tuple[DataFrame, DataFrame]:
+    def _touched_people(self, batch: DataFrame, before: DataFrame) -> tuple[DataFrame, DataFrame]:
         """(person_id of every person whose gold rows may change, anonymous ids the batch links)."""
-        linked = identity_map.identity_links(batch).select("anonymous_id").distinct()
-        previous_user = before.join(linked, "anonymous_id", "left_semi").select(F.col("user_id").alias("person_id"))
+        linked = identity_map.identity_links(batch).select("anonymous_id").distinct().localCheckpoint(eager=True)
+        previous_user = (before.join(F.broadcast(linked), "anonymous_id", "left_semi")
+                         .select(F.col("user_id").alias("person_id")))
+        identity = _identity_of(before, batch, batch.select("anonymous_id").union(linked))
         touched = (
             prep.stitch(batch, identity).select("person_id")
             .unionByName(linked.select(F.col("anonymous_id").alias("person_id")))
             .unionByName(previous_user)
             .where(F.col("person_id").isNotNull()).distinct()
         )
-        return touched.localCheckpoint(eager=True), linked.localCheckpoint(eager=True)
+        return touched.localCheckpoint(eager=True), linked
 
     def _write_profiles(self, people_events: DataFrame, identity: DataFrame, people: DataFrame, batch_id: int) -> None:
         # Read twice either way (the cuts or the merge's stale rows, then the write).
@@ -280,6 +284,13 @@ class GoldBatchWriter:
              .merge(pending.select("report_key").alias("s"), "t.report_key = s.report_key")
              .whenMatchedUpdate(condition="t.published_at IS NULL", set={"published_at": "current_timestamp()"})
              .execute())
+
+
+def _identity_of(before: DataFrame, batch: DataFrame, ids: DataFrame) -> DataFrame:
+    """The rows of the identity map (``before`` the batch, plus the ``batch``'s links) whose
+    anonymous or user id is one of ``ids`` (a small set that includes every anonymous id the batch
+    links): picked out of ``before`` first, so the batch's links merge into a few rows, not the map."""
+    return prep.current_identity(prep.identity_of(before, ids), batch)
 
 
 def _events_of(silver: DataFrame, identity: DataFrame, touched: DataFrame) -> DataFrame:

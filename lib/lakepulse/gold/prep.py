@@ -59,11 +59,28 @@ def device_type(user_agent: Column | str = "context_user_agent") -> Column:
 
 def current_identity(identity_table: DataFrame, new_events: DataFrame | None = None) -> DataFrame:
     """The identity map including the links in ``new_events`` (a micro-batch whose identity merge
-    may not have committed yet): one row per anonymous id, as silver's map will hold it."""
+    may not have committed yet): one row per anonymous id, as silver's map will hold it.
+
+    Only the rows of the anonymous ids the micro-batch links are merged (a broadcast join picks
+    them out); the rest of the map is read as it is, so the cost does not grow with the map."""
+    columns = identity_map.IDENTITY_MAP_COLUMNS
     if new_events is None:
-        return identity_table.select(*identity_map.IDENTITY_MAP_COLUMNS)
+        return identity_table.select(*columns)
     batch = identity_map.latest_identity(identity_map.identity_links(new_events))
-    return identity_map.merge_identity(identity_table, batch)
+    linked = F.broadcast(batch.select("anonymous_id"))
+    kept = identity_table.join(linked, "anonymous_id", "left_anti").select(*columns)
+    merged = identity_map.merge_identity(identity_table.join(linked, "anonymous_id", "left_semi"), batch)
+    return kept.unionByName(merged.select(*columns))
+
+
+def identity_of(identity: DataFrame, ids: DataFrame) -> DataFrame:
+    """The rows of ``identity`` whose anonymous or user id is a value of ``ids`` (one column; a
+    small set, broadcast): what a stitch of the events of those ids needs, read without a shuffle
+    of the whole map."""
+    wanted = F.broadcast(ids.select(ids.columns[0]).toDF("_id").where(F.col("_id").isNotNull()).distinct())
+    by_anonymous = identity.join(wanted, identity["anonymous_id"] == wanted["_id"], "left_semi")
+    by_user = identity.join(wanted, identity["user_id"] == wanted["_id"], "left_semi")
+    return by_anonymous.unionByName(by_user).distinct()
 
 
 def stitch(events: DataFrame, identity: DataFrame) -> DataFrame:
