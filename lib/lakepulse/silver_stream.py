@@ -32,7 +32,7 @@ from pyspark.sql.types import (
 from lakepulse import identity, sessions
 from lakepulse.bronze import BRONZE_SCHEMA
 from lakepulse.contract import RULE_NAMES
-from lakepulse.io.delta import append_once, ensure_delta_table, trigger_kwargs
+from lakepulse.io.delta import MERGED_PROPERTIES, append_once, ensure_delta_table, trigger_kwargs
 from lakepulse.metrics import METRICS_SCHEMA, ensure_metrics_table
 from lakepulse.settings import Settings, privacy_salt
 from lakepulse.silver import first_per_message, quarantine_rows, silver_rows, validate
@@ -74,9 +74,9 @@ def ensure_silver_tables(spark: SparkSession, settings: Settings) -> SilverTable
     ensure_delta_table(spark, tables.quarantine, quarantine_schema, partition_by=("quarantine_date",),
                        register=register, comment="Every rejected record with the rules it failed")
     ensure_delta_table(spark, tables.identity, identity.IDENTITY_MAP_SCHEMA, register=register,
-                       comment="anonymousId -> userId, latest mapping wins")
+                       properties=MERGED_PROPERTIES, comment="anonymousId -> userId, latest mapping wins")
     ensure_delta_table(spark, tables.sessions, sessions.SESSIONS_SCHEMA, register=register,
-                       comment="Sessions per device (inactivity gap or client session id)")
+                       properties=MERGED_PROPERTIES, comment="Sessions per device (inactivity gap or client session id)")
     ensure_metrics_table(spark, settings)
     return tables
 

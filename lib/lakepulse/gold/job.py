@@ -33,6 +33,7 @@ Example::
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
@@ -46,6 +47,7 @@ from lakepulse.contract import ORDER_COMPLETED, PRODUCT_ADDED, PRODUCT_VIEWED
 from lakepulse.gold import activity, daily, prep, products, profiles
 from lakepulse.gold.profiles import RfmCuts
 from lakepulse.io.delta import (
+    MERGED_PROPERTIES,
     append_once,
     dates_in,
     ensure_delta_table,
@@ -128,9 +130,7 @@ def ensure_gold_tables(spark: SparkSession, settings: Settings) -> GoldTables:
     """Create (if missing) and register every table the gold stream writes."""
     tables = GoldTables.from_settings(settings)
     register = settings.lakehouse.register_tables
-    # Merged per person each batch: deletion vectors mark the replaced rows instead of rewriting
-    # every file that holds one (a batch's people are spread over all of them).
-    merged = {"delta.enableDeletionVectors": "true"}
+    merged = MERGED_PROPERTIES
     for ref, schema, partition_by, properties, comment in [
         (tables.user_profile, profiles.USER_PROFILE_SCHEMA, (), merged, "User 360: one row per stitched person, with RFM"),
         (tables.product_metrics, products.PRODUCT_METRICS_SCHEMA, ("event_date",), None,
@@ -181,8 +181,12 @@ class GoldBatchWriter:
         silver = self._read(spark, self.tables.events)
 
         touched, relinked = self._touched_people(batch, identity_before)
-        # The map's rows of the touched people (and of the anonymous ids the batch links), with the batch's links.
-        identity = _identity_of(identity_before, batch, touched.union(relinked)).localCheckpoint(eager=True)
+
+        def identity_for(ids: DataFrame) -> DataFrame:
+            """The map's rows of ``ids`` (and of the anonymous ids the batch links), with the batch's links."""
+            return _identity_of(identity_before, batch, ids.union(relinked))
+
+        identity = identity_for(touched).localCheckpoint(eager=True)
         people_events = (prep.stitch(_events_of(silver, identity, touched), identity)
                          .join(touched, "person_id", "left_semi")
                          .transform(prep.with_counted_orders).localCheckpoint(eager=True))
@@ -194,8 +198,7 @@ class GoldBatchWriter:
         self._write_products(silver, info["product_dates"], batch_id)
         relinked_days = {row[0] for row in people_events.join(relinked, "anonymous_id", "left_semi")
                          .select("event_date").distinct().collect()}
-        self._write_funnels(silver, prep.current_identity(identity_before, batch), set(info["dates"]) | relinked_days,
-                            batch_id)
+        self._write_funnels(silver, identity_for, set(info["dates"]) | relinked_days, batch_id)
         self.max_event_time = max(filter(None, [self.max_event_time, info["max_event_time"]]))
         watermark = self.max_event_time - timedelta(seconds=self.settings.gold.report_delay_seconds)
         self._publish_closed_windows(spark, watermark, batch_id)
@@ -210,11 +213,11 @@ class GoldBatchWriter:
     def _touched_people(self, batch: DataFrame, before: DataFrame) -> tuple[DataFrame, DataFrame]:
         """(person_id of every person whose gold rows may change, anonymous ids the batch links)."""
         linked = identity_map.identity_links(batch).select("anonymous_id").distinct().localCheckpoint(eager=True)
-        previous_user = (before.join(F.broadcast(linked), "anonymous_id", "left_semi")
-                         .select(F.col("user_id").alias("person_id")))
-        identity = _identity_of(before, batch, batch.select("anonymous_id").union(linked))
+        # The map's rows of the batch's anonymous ids and of the ids it links, as they were before it.
+        rows = prep.identity_of(before, batch.select("anonymous_id").union(linked)).localCheckpoint(eager=True)
+        previous_user = rows.join(linked, "anonymous_id", "left_semi").select(F.col("user_id").alias("person_id"))
         touched = (
-            prep.stitch(batch, identity).select("person_id")
+            prep.stitch(batch, prep.current_identity(rows, batch)).select("person_id")
             .unionByName(linked.select(F.col("anonymous_id").alias("person_id")))
             .unionByName(previous_user)
             .where(F.col("person_id").isNotNull()).distinct()
@@ -250,16 +253,19 @@ class GoldBatchWriter:
         overwrite_once(products.product_metrics(events), self.tables.product_metrics, GOLD_QUERY, batch_id,
                        where=dates_in("event_date", dates))
 
-    def _write_funnels(self, silver: DataFrame, identity: DataFrame, event_days: set[date], batch_id: int) -> None:
+    def _write_funnels(self, silver: DataFrame, identity_for: Callable[[DataFrame], DataFrame], event_days: set[date],
+                       batch_id: int) -> None:
         """Recompute the funnel days ``event_days`` can change: a funnel is dated by its first step,
-        so events of day d change the funnels of d and of the window's days before it."""
+        so events of day d change the funnels of d and of the window's days before it. ``identity_for``:
+        the identity map's rows of some ids (here, the anonymous ids of those days' events)."""
         if not event_days:
             return
         window_days = -(-self.settings.gold.funnel_window_seconds // 86_400)
         days = {day - timedelta(days=back) for day in event_days for back in range(window_days + 1)}
         # Context: the window after each day (conversions) and the day before (sessions' starts).
         context = sorted({day + timedelta(days=offset) for day in days for offset in range(-1, window_days + 1)})
-        events = prep.funnel_events(silver.where(F.col("event_date").isin(context)), identity,
+        context_events = silver.where(F.col("event_date").isin(context))
+        events = prep.funnel_events(context_events, identity_for(context_events.select("anonymous_id")),
                                     self.settings.silver.session_gap_seconds)
         rows = daily.funnel_daily(events, self.settings.gold.funnel_window_seconds).where(F.col("day").isin(sorted(days)))
         overwrite_once(rows, self.tables.funnel_daily, GOLD_QUERY, batch_id, where=dates_in("day", days))

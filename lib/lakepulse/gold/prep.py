@@ -75,12 +75,12 @@ def current_identity(identity_table: DataFrame, new_events: DataFrame | None = N
 
 def identity_of(identity: DataFrame, ids: DataFrame) -> DataFrame:
     """The rows of ``identity`` whose anonymous or user id is a value of ``ids`` (one column; a
-    small set, broadcast): what a stitch of the events of those ids needs, read without a shuffle
-    of the whole map."""
+    small set, broadcast): what a stitch of the events of those ids needs, picked out in one scan
+    of the map without shuffling it."""
     wanted = F.broadcast(ids.select(ids.columns[0]).toDF("_id").where(F.col("_id").isNotNull()).distinct())
-    by_anonymous = identity.join(wanted, identity["anonymous_id"] == wanted["_id"], "left_semi")
-    by_user = identity.join(wanted, identity["user_id"] == wanted["_id"], "left_semi")
-    return by_anonymous.unionByName(by_user).distinct()
+    columns = identity.columns
+    keyed = identity.select(F.explode(F.array_distinct(F.array("anonymous_id", "user_id"))).alias("_id"), *columns)
+    return keyed.join(wanted, "_id", "left_semi").select(*columns).dropDuplicates(["anonymous_id"])
 
 
 def stitch(events: DataFrame, identity: DataFrame) -> DataFrame:

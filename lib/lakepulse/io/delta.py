@@ -18,6 +18,11 @@ COMPACT_PROPERTIES = {
     "delta.autoOptimize.optimizeWrite": "true",
     "delta.autoOptimize.autoCompact": "true",
 }
+# For tables MERGEd per key every micro-batch (identity map, sessions, profiles, hourly activity):
+# deletion vectors mark the replaced rows instead of rewriting every file that holds one, and a
+# batch's keys are spread over all of them. Readers need deletion vector support (Spark with
+# Delta ≥ 2.3, delta-rs/deltalake ≥ 1.0, DuckDB's delta extension).
+MERGED_PROPERTIES = {"delta.enableDeletionVectors": "true"}
 
 
 def ensure_delta_table(
@@ -113,7 +118,8 @@ def replace_rows(
 ) -> dict[str, int]:
     """Make the rows of the Delta table ``ref`` inside ``scope`` equal ``rows``, in one MERGE commit.
 
-    ``scope`` holds the values of some key columns (e.g. the ``user_id`` values a batch touched):
+    ``scope`` holds the values of some key columns (e.g. the ``user_id`` values a batch touched);
+    it and ``rows`` must be small enough to broadcast (a micro-batch's):
     target rows matching it whose ``keys`` are not in ``rows`` are deleted, rows of ``rows`` are
     inserted or, when any column other than ``ignore_changes_in`` differs, updated (only the
     ``update`` columns, default all but ``keys``: columns left out — e.g. ``published_at`` — keep
@@ -126,7 +132,8 @@ def replace_rows(
     columns = rows.columns
     update = list(update) if update is not None else [c for c in columns if c not in keys]
     target = spark.read.format("delta").load(ref.path)
-    stale = (target.join(scope, list(scope.columns), "left_semi").select(*keys)
+    # scope and rows are a batch's (small): broadcast, so the target is scanned once, not shuffled.
+    stale = (target.join(F.broadcast(scope), list(scope.columns), "left_semi").select(*keys)
              .join(rows.select(*keys), list(keys), "left_anti"))
     source = (rows.withColumn("_delete", F.lit(False))
               .unionByName(stale.withColumn("_delete", F.lit(True)), allowMissingColumns=True))
@@ -134,7 +141,7 @@ def replace_rows(
     compared = [c for c in update if c not in ignore_changes_in]
     changed = " OR ".join(f"NOT (t.`{c}` <=> s.`{c}`)" for c in compared) or "true"
     counts = (DeltaTable.forPath(spark, ref.path).alias("t")
-              .merge(source.alias("s"), on)
+              .merge(F.broadcast(source).alias("s"), on)
               .whenMatchedDelete(condition="s._delete")
               .whenMatchedUpdate(condition=changed, set={f"`{c}`": f"s.`{c}`" for c in update})
               .whenNotMatchedInsert(condition="NOT s._delete", values={f"`{c}`": f"s.`{c}`" for c in columns})
