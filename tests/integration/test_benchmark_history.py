@@ -11,7 +11,7 @@ import pytest
 from pyspark.sql import functions as F
 
 from lakepulse.benchmark.history import seed_history
-from lakepulse.gold.job import GoldTables
+from lakepulse.gold.job import GoldTables, RfmState
 from lakepulse.silver_stream import SilverTables
 from tests.helpers import make_settings
 
@@ -50,6 +50,9 @@ def test_the_history_of_eight_people_is_what_the_streams_would_have_written(spar
     # RFM is scored: every profile has an R score, buyers an F score.
     assert all(r["r_score"] is not None for r in profiles.values())
     assert {p for p, r in profiles.items() if r["f_score"] is not None} == {"seed-u0", "seed-u4"}
+    # Written as a rescore: the gold job finds its cuts and scores the people it touches against them.
+    rfm = RfmState.load(spark, gold.user_profile)
+    assert (rfm.people, rfm.cuts.people, rfm.cuts.as_of) == (8, 8, max(r["last_seen"] for r in profiles.values()))
 
     activity = table(gold.user_activity)
     assert activity.where(F.col("published_at").isNull()).count() == 0

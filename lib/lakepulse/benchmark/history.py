@@ -2,11 +2,12 @@
 
 Throughput at 10⁷ distinct users cannot come from streaming 10⁷+ events through the pipeline on
 one small machine, and it need not: what grows with users is the state the pipeline reads and
-rewrites on every batch — silver.events (gold's history of the touched people), the identity map,
-silver.sessions, gold.user_profile (rescored whole) and gold.user_activity_hourly. This module
-writes that state for ``people`` made-up people with Spark, using the pipeline's own transforms
-for everything derived (identity map, sessions, profiles with RFM, hourly activity), so the tables
-hold what the streams would have written. Then the same simulated events are streamed on top, and
+merges into on every batch — silver.events (gold's history of the touched people), the identity
+map, silver.sessions, gold.user_profile and gold.user_activity_hourly. This module writes that
+state for ``people`` made-up people with Spark, using the pipeline's own transforms for everything
+derived (identity map, sessions, profiles with RFM, hourly activity), so the tables hold what the
+streams would have written. The profiles are written as a gold RFM rescore (its cuts in the
+commit), so gold merges the people it touches rather than rescoring everyone on its first batch. Then the same simulated events are streamed on top, and
 only the table sizes differ between growth points.
 
 The history lies before the simulator's timeline (``HISTORY_GAP_DAYS`` and more before now), so
