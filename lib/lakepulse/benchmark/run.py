@@ -33,6 +33,7 @@ from typing import Any
 from lakepulse.benchmark.workspace import Workspace, dotted_override, merge
 from lakepulse.paths import runtime_dir
 
+
 def _users(text: str) -> list[int]:
     return [int(float(item)) for item in text.split(",") if item.strip()]
 

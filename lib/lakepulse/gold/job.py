@@ -180,11 +180,14 @@ class GoldBatchWriter:
         identity_before = self._read(spark, self.tables.identity)
         silver = self._read(spark, self.tables.events)
 
-        touched, relinked = self._touched_people(batch, identity_before)
+        # The batch's own links, one row per anonymous id (silver's merge of them may not have committed).
+        links = identity_map.latest_identity(identity_map.identity_links(batch)).localCheckpoint(eager=True)
+        relinked = links.select("anonymous_id")
+        touched = self._touched_people(batch, identity_before, links)
 
         def identity_for(ids: DataFrame) -> DataFrame:
             """The map's rows of ``ids`` (and of the anonymous ids the batch links), with the batch's links."""
-            return _identity_of(identity_before, batch, ids.union(relinked))
+            return _identity_of(identity_before, links, ids.union(relinked))
 
         identity = identity_for(touched).localCheckpoint(eager=True)
         people_events = (prep.stitch(_events_of(silver, identity, touched), identity)
@@ -210,19 +213,20 @@ class GoldBatchWriter:
                        int(finished_ms - started * 1000), p50, p95, p99, finished_ms - info["min_event_ms"], None)
         append_once(spark.createDataFrame([metrics_row], METRICS_SCHEMA), self.tables.metrics, GOLD_QUERY, batch_id)
 
-    def _touched_people(self, batch: DataFrame, before: DataFrame) -> tuple[DataFrame, DataFrame]:
-        """(person_id of every person whose gold rows may change, anonymous ids the batch links)."""
-        linked = identity_map.identity_links(batch).select("anonymous_id").distinct().localCheckpoint(eager=True)
+    def _touched_people(self, batch: DataFrame, before: DataFrame, links: DataFrame) -> DataFrame:
+        """The person_id of every person whose gold rows may change: the people of the batch's
+        events, every anonymous id the batch ``links`` and the user each was linked to before."""
+        linked = links.select("anonymous_id")
         # The map's rows of the batch's anonymous ids and of the ids it links, as they were before it.
         rows = prep.identity_of(before, batch.select("anonymous_id").union(linked)).localCheckpoint(eager=True)
         previous_user = rows.join(linked, "anonymous_id", "left_semi").select(F.col("user_id").alias("person_id"))
         touched = (
-            prep.stitch(batch, prep.current_identity(rows, batch)).select("person_id")
+            prep.stitch(batch, identity_map.merge_identity(rows, links)).select("person_id")
             .unionByName(linked.select(F.col("anonymous_id").alias("person_id")))
             .unionByName(previous_user)
             .where(F.col("person_id").isNotNull()).distinct()
         )
-        return touched.localCheckpoint(eager=True), linked
+        return touched.localCheckpoint(eager=True)
 
     def _write_profiles(self, people_events: DataFrame, identity: DataFrame, people: DataFrame, batch_id: int) -> None:
         # Read twice either way (the cuts or the merge's stale rows, then the write).
@@ -292,11 +296,11 @@ class GoldBatchWriter:
              .execute())
 
 
-def _identity_of(before: DataFrame, batch: DataFrame, ids: DataFrame) -> DataFrame:
-    """The rows of the identity map (``before`` the batch, plus the ``batch``'s links) whose
+def _identity_of(before: DataFrame, links: DataFrame, ids: DataFrame) -> DataFrame:
+    """The rows of the identity map (``before`` the batch, plus the batch's ``links``) whose
     anonymous or user id is one of ``ids`` (a small set that includes every anonymous id the batch
-    links): picked out of ``before`` first, so the batch's links merge into a few rows, not the map."""
-    return prep.current_identity(prep.identity_of(before, ids), batch)
+    links): picked out of ``before`` first, so the links merge into a few rows, not the map."""
+    return identity_map.merge_identity(prep.identity_of(before, ids), links)
 
 
 def _events_of(silver: DataFrame, identity: DataFrame, touched: DataFrame) -> DataFrame:

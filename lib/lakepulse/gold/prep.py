@@ -59,18 +59,11 @@ def device_type(user_agent: Column | str = "context_user_agent") -> Column:
 
 def current_identity(identity_table: DataFrame, new_events: DataFrame | None = None) -> DataFrame:
     """The identity map including the links in ``new_events`` (a micro-batch whose identity merge
-    may not have committed yet): one row per anonymous id, as silver's map will hold it.
-
-    Only the rows of the anonymous ids the micro-batch links are merged (a broadcast join picks
-    them out); the rest of the map is read as it is, so the cost does not grow with the map."""
-    columns = identity_map.IDENTITY_MAP_COLUMNS
+    may not have committed yet): one row per anonymous id, as silver's map will hold it."""
     if new_events is None:
-        return identity_table.select(*columns)
+        return identity_table.select(*identity_map.IDENTITY_MAP_COLUMNS)
     batch = identity_map.latest_identity(identity_map.identity_links(new_events))
-    linked = F.broadcast(batch.select("anonymous_id"))
-    kept = identity_table.join(linked, "anonymous_id", "left_anti").select(*columns)
-    merged = identity_map.merge_identity(identity_table.join(linked, "anonymous_id", "left_semi"), batch)
-    return kept.unionByName(merged.select(*columns))
+    return identity_map.merge_identity(identity_table, batch)
 
 
 def identity_of(identity: DataFrame, ids: DataFrame) -> DataFrame:

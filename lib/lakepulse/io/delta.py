@@ -118,9 +118,9 @@ def replace_rows(
 ) -> dict[str, int]:
     """Make the rows of the Delta table ``ref`` inside ``scope`` equal ``rows``, in one MERGE commit.
 
-    ``scope`` holds the values of some key columns (e.g. the ``user_id`` values a batch touched);
-    it and ``rows`` must be small enough to broadcast (a micro-batch's):
-    target rows matching it whose ``keys`` are not in ``rows`` are deleted, rows of ``rows`` are
+    ``scope`` holds the values of some key columns (e.g. the ``user_id`` values a batch touched).
+    Both ``scope`` and ``rows`` are broadcast, so they must be small (a micro-batch's). Target rows
+    matching ``scope`` whose ``keys`` are not in ``rows`` are deleted, rows of ``rows`` are
     inserted or, when any column other than ``ignore_changes_in`` differs, updated (only the
     ``update`` columns, default all but ``keys``: columns left out — e.g. ``published_at`` — keep
     their value). Rows outside ``scope`` are untouched. Returns the MERGE's counts
