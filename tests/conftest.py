@@ -17,6 +17,14 @@ from lakepulse.kafka_local import LocalBroker, broker_answers
 from tests.helpers import make_settings
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Test modules with a ``slow`` test first, each module's tests kept together and in order: with
+    ``make test``'s two workers (one module at a time each), the long ones start early instead of
+    leaving one worker busy at the end while the other waits."""
+    slow_modules = {item.module.__name__ for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.module.__name__ not in slow_modules)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -18,6 +18,7 @@ from tests.helpers import make_settings
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 
 
+@pytest.mark.slow
 @pytest.mark.integration
 def test_the_history_of_eight_people_is_what_the_streams_would_have_written(spark, tmp_path):
     settings, _ = make_settings(tmp_path, "localhost:9", "unused", simulator={"history_days": 3})

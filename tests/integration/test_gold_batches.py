@@ -104,6 +104,7 @@ def _profile(gold, user_id: str) -> dict:
     return rows[0].asDict() if rows else {}
 
 
+@pytest.mark.slow
 def test_stitching_moves_earlier_activity_to_the_identified_user(spark, gold):
     tables, read = gold["tables"], gold["read"]
     gold["apply"](0)

@@ -48,6 +48,7 @@ def _raw_identifiers(payloads: list[bytes | None]) -> tuple[set[str], set[str]]:
     return emails, ips
 
 
+@pytest.mark.slow
 def test_simulated_events_reconcile_with_the_ground_truth(spark, kafka_bootstrap, tmp_path):
     topic = unique_topic("silver-sim")
     ensure_topics(kafka_bootstrap, [topic], partitions=3)
@@ -179,6 +180,7 @@ def _gold_matches_pandas_over_silver(settings, bootstrap: str) -> None:
     assert set(keys) == expected_keys
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not REES46.exists(), reason=f"REES46 sample not present at {REES46}")
 def test_rees46_replayed_twice_lands_once(spark, kafka_bootstrap, tmp_path):
     topic = unique_topic("silver-rees46")

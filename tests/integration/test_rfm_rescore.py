@@ -91,6 +91,7 @@ def _scores(profiles: dict) -> dict:
     return {user: (p["rfm_score"], p["rfm_segment"], p["recency_days"], p["as_of"]) for user, p in profiles.items()}
 
 
+@pytest.mark.slow
 def test_rescore_then_merge_on_the_cuts_and_when_the_next_rescore_is_due(spark, lakehouse):
     hourly = lakehouse["settings"](3600)
     writer = GoldBatchWriter(spark, hourly, lakehouse["tables"])

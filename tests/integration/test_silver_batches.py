@@ -58,6 +58,7 @@ def _metrics(spark, tables):
     return [r.asDict() for r in spark.read.format("delta").load(tables.metrics.path).orderBy("batch_id").collect()]
 
 
+@pytest.mark.slow
 def test_dedup_within_and_across_batches_and_a_restart(spark, silver):
     settings, tables = silver
     bronze = Bronze(spark)
@@ -141,6 +142,7 @@ def test_identity_and_sessions_follow_the_events(spark, silver):
     assert json.loads(traits)["email"].startswith("h:")
 
 
+@pytest.mark.slow
 def test_audit_fails_and_the_command_exits_1_when_counts_do_not_reconcile(spark, tmp_path):
     import os
     import subprocess

@@ -17,6 +17,7 @@ from __future__ import annotations
 import gc
 import json
 import os
+import subprocess
 import threading
 import time
 from bisect import bisect_left
@@ -109,6 +110,10 @@ class MemorySampler:
         self.last: dict[str, int] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="memory-sampler", daemon=True)
+        self.retained: int | None = None
+        self.histogram: list[dict[str, Any]] = []
+        self.cached: dict[str, Any] = {}
+        self._spark = spark
 
     def sample(self) -> dict[str, int]:
         heap = self._heap.getHeapMemoryUsage()
@@ -137,8 +142,22 @@ class MemorySampler:
         self._stop.set()
         self._thread.join(5)
         self.sample()
-        self._jvm.java.lang.System.gc()  # what the run left retained, not what GC had yet to collect
+        if self.retained is None:
+            self.settle()
+
+    def settle(self, histogram_rows: int = 12) -> int:
+        """Heap in use after full GCs, with the streams still running: what the pipeline really
+        keeps. Spark's ContextCleaner drops the blocks and broadcasts of the objects a GC found dead
+        on its own thread, so one GC still counts them: GC, give the cleaner a moment, GC again.
+        Also keeps the heap's largest classes (``jcmd GC.class_histogram``), to tell what it holds."""
+        for _ in range(2):
+            self._jvm.java.lang.System.gc()
+            time.sleep(_CLEANER_SECONDS)
+        self._jvm.java.lang.System.gc()
         self.retained = self._heap.getHeapMemoryUsage().getUsed()
+        self.histogram = _class_histogram(self._jvm_pid, histogram_rows)
+        self.cached = _cached_blocks(self._spark, histogram_rows)
+        return self.retained
 
     def figures(self) -> dict[str, Any]:
         mb = 1024 * 1024
@@ -148,7 +167,42 @@ class MemorySampler:
             "peak_mb": {k: round(v / mb) for k, v in self.peak.items()},
             "at_end_mb": {k: round(v / mb) for k, v in self.last.items()},
             "jvm_heap_retained_after_gc_mb": round(self.retained / mb),
+            "largest_classes_after_gc": self.histogram,
+            "cached_blocks_after_gc": self.cached,
         }
+
+
+_CLEANER_SECONDS = 1.0
+
+
+def _cached_blocks(spark: SparkSession, rows: int) -> dict[str, Any]:
+    """The RDD blocks Spark's block manager holds (checkpoints, caches, Delta's snapshot state):
+    how many RDDs, their memory and disk, and the ``rows`` largest in memory."""
+    mb = 2**20
+    infos = [{"rdd": info.name()[:100], "id": info.id(), "partitions": info.numCachedPartitions(),
+              "memory_mb": round(info.memSize() / mb, 1), "disk_mb": round(info.diskSize() / mb, 1)}
+             for info in spark.sparkContext._jsc.sc().getRDDStorageInfo()]
+    infos.sort(key=lambda info: info["memory_mb"], reverse=True)
+    return {"rdds": len(infos), "memory_mb": round(sum(i["memory_mb"] for i in infos), 1),
+            "disk_mb": round(sum(i["disk_mb"] for i in infos), 1), "largest": infos[:rows]}
+
+
+def _class_histogram(pid: int, rows: int) -> list[dict[str, Any]]:
+    """The ``rows`` classes holding the most heap in JVM ``pid`` (``jcmd``; [] when the JDK tool is
+    missing or fails: a diagnostic, not a figure the run needs)."""
+    try:
+        out = subprocess.run(["jcmd", str(pid), "GC.class_histogram"], capture_output=True, text=True,
+                             timeout=120, check=True).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    found = []
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) >= 4 and parts[0].rstrip(":").isdigit():
+            found.append({"class": parts[3], "instances": int(parts[1]), "mb": round(int(parts[2]) / 2**20, 1)})
+        if len(found) == rows:
+            break
+    return found
 
 
 class CpuClock:
@@ -458,6 +512,7 @@ def together(spark: SparkSession, settings: Settings, tally: ProgressTally, *, t
         try:
             finished = _wait_for(spark, settings, queries, tally, records=events, valid=valid, timeout=timeout)
             cpu_used = clock.used(cpu)
+            memory.settle()  # the running pipeline's retained heap, before the streams stop
         finally:
             _stop(queries)
     seconds = finished - started
