@@ -97,3 +97,10 @@ def silver_event(message_id: str, moment: datetime, call: str = "track", event: 
            "is_late": False, "payload_bytes": 100, "warned_rules": []}
     row.update(fields)
     return row
+
+
+def cached_rdds(spark) -> dict[int, str]:  # noqa: ANN001 - a SparkSession
+    """RDD id → name of every RDD with blocks in Spark's block manager, except Delta's own caches
+    of table state (``Delta Table State …``), which Delta keeps and drops itself."""
+    return {info.id(): info.name() for info in spark.sparkContext._jsc.sc().getRDDStorageInfo()
+            if not info.name().startswith("Delta Table State")}

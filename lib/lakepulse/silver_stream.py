@@ -36,6 +36,7 @@ from lakepulse.io.delta import MERGED_PROPERTIES, append_once, ensure_delta_tabl
 from lakepulse.metrics import METRICS_SCHEMA, ensure_metrics_table
 from lakepulse.settings import Settings, privacy_salt
 from lakepulse.silver import first_per_message, quarantine_rows, silver_rows, validate
+from lakepulse.spark import BatchCheckpoints
 from lakepulse.tables import TableRef, checkpoint_path, table_ref
 
 SILVER_QUERY = "refine_silver"
@@ -102,11 +103,15 @@ class SilverBatchWriter:
         return self.max_event_time - timedelta(seconds=self.settings.silver.allowed_lateness_seconds)
 
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
+        with BatchCheckpoints() as checkpoint:
+            self._refine(batch, batch_id, checkpoint)
+
+    def _refine(self, batch: DataFrame, batch_id: int, checkpoint: BatchCheckpoints) -> None:
         started = time.time()
         started_at = datetime.fromtimestamp(started, UTC)
         s = self.settings.silver
-        checked = validate(batch, s.rules, s.max_payload_bytes, s.max_future_seconds).drop("_v", "_checks")
-        checked = checked.localCheckpoint(eager=True)  # parse once; every step below reuses it
+        # Parsed once; every step below reuses it.
+        checked = checkpoint(validate(batch, s.rules, s.max_payload_bytes, s.max_future_seconds).drop("_v", "_checks"))
         rejected = F.size("failed_rules") > 0
         counts = checked.agg(
             F.count("*").alias("rows_in"),
@@ -123,7 +128,7 @@ class SilverBatchWriter:
         accepted = first_per_message(checked.where(~rejected).drop("key", "value"))  # narrower rows to sort
         new_events = silver_rows(self._not_yet_in_silver(accepted, counts["dates"]), self.salt,
                                  F.lit(watermark).cast("timestamp"))
-        new_events = new_events.localCheckpoint(eager=True)
+        new_events = checkpoint(new_events)
         summary = _batch_summary(new_events)
         rows_out = summary["rows_out"]
         if rows_out:

@@ -15,7 +15,7 @@ from pyspark.sql import functions as F
 from lakepulse.gold.job import GoldBatchWriter, ensure_gold_tables
 from lakepulse.io.kafka import ensure_topics
 from lakepulse.silver_stream import ensure_silver_tables
-from tests.helpers import make_settings, read_delta_rs, read_topic, silver_event, unique_topic
+from tests.helpers import cached_rdds, make_settings, read_delta_rs, read_topic, silver_event, unique_topic
 
 pytestmark = pytest.mark.integration
 
@@ -167,10 +167,12 @@ def test_the_same_batch_twice_changes_nothing(spark, gold):
     def versions():
         return [DeltaTable.forPath(spark, ref.path).history(1).first()["version"] for ref in refs]
 
-    before = versions()
+    before, blocks = versions(), set(cached_rdds(spark))
     silver_batch = gold["read"](gold["silver"].events).where(F.col("message_id").isin("m6", "m7", "m8"))
     gold["writer"](silver_batch, 1)
     assert versions() == before
+    # Nor does it leave its checkpoints' blocks behind in the heap.
+    assert {i: name for i, name in cached_rdds(spark).items() if i not in blocks} == {}
     assert len(read_topic(gold["bootstrap"], gold["reports"])) == 1
 
 

@@ -13,7 +13,7 @@ from lakepulse import contract as c
 from lakepulse.bronze import BRONZE_SCHEMA
 from lakepulse.quality import audit
 from lakepulse.silver_stream import SILVER_QUERY, SilverBatchWriter, ensure_silver_tables
-from tests.helpers import make_settings
+from tests.helpers import cached_rdds, make_settings
 
 pytestmark = pytest.mark.integration
 
@@ -79,6 +79,16 @@ def test_dedup_within_and_across_batches_and_a_restart(spark, silver):
     # Per-batch sums and table counts agree; only the bronze check fails, because these batches
     # were handed to the writer directly and never went through bronze.events_raw.
     assert result.problems == ["batches recorded 9 rows in, bronze holds only 0"]
+
+
+def test_a_batch_leaves_no_blocks_behind(spark, silver):
+    # Its checkpoints are dropped when it ends, not whenever the driver's GC gets to them.
+    settings, tables = silver
+    batch = Bronze(spark).batch([_view("a", 0), _view("b", 1, device="dev-2"), b"not json"])
+    before = set(cached_rdds(spark))
+    SilverBatchWriter(spark, settings, tables)(batch, 0)
+    assert {i: name for i, name in cached_rdds(spark).items() if i not in before} == {}
+    assert spark.read.format("delta").load(tables.events.path).count() == 2
 
 
 def test_a_replayed_batch_id_writes_nothing_twice(spark, silver):

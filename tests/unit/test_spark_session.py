@@ -24,3 +24,22 @@ def test_cluster_conf_leaves_master_jars_and_resources_to_the_launcher():
     assert "spark.driver.memory" not in conf
     assert conf["spark.sql.shuffle.partitions"] == "64"
     assert conf["spark.sql.extensions"] == "io.delta.sql.DeltaSparkSessionExtension"
+
+
+def test_batch_checkpoints_are_dropped_when_the_block_ends(spark):
+    import pytest
+    from py4j.protocol import Py4JJavaError
+    from pyspark.errors import PySparkException
+
+    from lakepulse.spark import BatchCheckpoints
+    from tests.helpers import cached_rdds
+
+    before = set(cached_rdds(spark))
+    with BatchCheckpoints() as checkpoint:
+        frame = checkpoint(spark.range(1000).selectExpr("id * 2 AS doubled"))
+        held = set(cached_rdds(spark)) - before
+        assert len(held) == 1
+        assert frame.agg({"doubled": "sum"}).first()[0] == 999_000  # 2 × (0 + … + 999)
+    assert set(cached_rdds(spark)) - before == set()
+    with pytest.raises((PySparkException, Py4JJavaError), match="CHECKPOINT_RDD_BLOCK_ID_NOT_FOUND"):
+        frame.count()  # documented: nothing made from a checkpoint is usable after the block

@@ -423,6 +423,7 @@ def silver_batch(spark: SparkSession, settings: Settings, target: str) -> dict[s
 
     from lakepulse.settings import privacy_salt
     from lakepulse.silver import silver_rows, validate
+    from lakepulse.spark import BatchCheckpoints
     from lakepulse.tables import table_ref
 
     s = settings.silver
@@ -430,12 +431,12 @@ def silver_batch(spark: SparkSession, settings: Settings, target: str) -> dict[s
     clock = CpuClock(spark)
     cpu = clock.read()
     started = time.perf_counter()
-    checked = validate(bronze, s.rules, s.max_payload_bytes, s.max_future_seconds).drop("_v", "_checks")
-    checked = checked.localCheckpoint(eager=True)
-    events = checked.count()
-    accepted = silver_rows(checked.where(F.size("failed_rules") == 0), privacy_salt(settings),
-                           F.lit(None).cast("timestamp"))
-    accepted.write.format("delta").mode("overwrite").partitionBy("event_date").save(target)
+    with BatchCheckpoints() as checkpoint:
+        checked = checkpoint(validate(bronze, s.rules, s.max_payload_bytes, s.max_future_seconds).drop("_v", "_checks"))
+        events = checked.count()
+        accepted = silver_rows(checked.where(F.size("failed_rules") == 0), privacy_salt(settings),
+                               F.lit(None).cast("timestamp"))
+        accepted.write.format("delta").mode("overwrite").partitionBy("event_date").save(target)
     seconds = time.perf_counter() - started
     used = clock.used(cpu)
     written = int(DeltaTable.forPath(spark, target).history(1).select("operationMetrics").first()[0]["numOutputRows"])

@@ -636,7 +636,7 @@ def _partition_matcher(spec: FunnelSpec, per_day: bool, entity: tuple[str, ...],
     def frame(rows: list[tuple]) -> pd.DataFrame:
         # Explicit dtypes: pyarrow fails to convert an empty column of inferred dtype next to non-empty
         # batches (PySpark 4.1, pyarrow 26: "Expected Array, got ChunkedArray").
-        columns = list(zip(*rows)) if rows else [()] * (len(entity) + 3 + width)
+        columns = list(zip(*rows, strict=True)) if rows else [()] * (len(entity) + 3 + width)
         out: dict[str, Any] = {column: pd.Series(columns[i], dtype="object") for i, column in enumerate(entity)}
         at = len(entity)
         out["_start"] = pd.Series(columns[at], dtype="int64")

@@ -59,6 +59,7 @@ from lakepulse.io.delta import (
 from lakepulse.io.kafka import ensure_topics
 from lakepulse.metrics import METRICS_SCHEMA, ensure_metrics_table
 from lakepulse.settings import Settings
+from lakepulse.spark import BatchCheckpoints
 from lakepulse.tables import TableRef, checkpoint_path, table_ref
 
 GOLD_QUERY = "build_gold"
@@ -163,6 +164,10 @@ class GoldBatchWriter:
         return spark.read.format("delta").load(ref.path)
 
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
+        with BatchCheckpoints() as checkpoint:
+            self._build(batch, batch_id, checkpoint)
+
+    def _build(self, batch: DataFrame, batch_id: int, checkpoint: BatchCheckpoints) -> None:
         started = time.time()
         spark = batch.sparkSession
         product_or_order = F.col("event").isin(PRODUCT_VIEWED, PRODUCT_ADDED, ORDER_COMPLETED)
@@ -181,21 +186,20 @@ class GoldBatchWriter:
         silver = self._read(spark, self.tables.events)
 
         # The batch's own links, one row per anonymous id (silver's merge of them may not have committed).
-        links = identity_map.latest_identity(identity_map.identity_links(batch)).localCheckpoint(eager=True)
+        links = checkpoint(identity_map.latest_identity(identity_map.identity_links(batch)))
         relinked = links.select("anonymous_id")
-        touched = self._touched_people(batch, identity_before, links)
+        touched = self._touched_people(batch, identity_before, links, checkpoint)
 
         def identity_for(ids: DataFrame) -> DataFrame:
             """The map's rows of ``ids`` (and of the anonymous ids the batch links), with the batch's links."""
             return _identity_of(identity_before, links, ids.union(relinked))
 
-        identity = identity_for(touched).localCheckpoint(eager=True)
-        people_events = (prep.stitch(_events_of(silver, identity, touched), identity)
-                         .join(touched, "person_id", "left_semi")
-                         .transform(prep.with_counted_orders).localCheckpoint(eager=True))
+        identity = checkpoint(identity_for(touched))
+        people_events = checkpoint(prep.stitch(_events_of(silver, identity, touched), identity)
+                                   .join(touched, "person_id", "left_semi").transform(prep.with_counted_orders))
         people = touched.select(F.col("person_id").alias("user_id"))
 
-        self._write_profiles(people_events, identity, people, batch_id)
+        self._write_profiles(people_events, identity, people, batch_id, checkpoint)
         replace_rows_once(activity.hourly_activity(people_events), self.tables.user_activity, batch_id,
                           keys=("user_id", "window_start"), scope=people, update=activity.DATA_COLUMNS)
         self._write_products(silver, info["product_dates"], batch_id)
@@ -204,7 +208,7 @@ class GoldBatchWriter:
         self._write_funnels(silver, identity_for, set(info["dates"]) | relinked_days, batch_id)
         self.max_event_time = max(filter(None, [self.max_event_time, info["max_event_time"]]))
         watermark = self.max_event_time - timedelta(seconds=self.settings.gold.report_delay_seconds)
-        self._publish_closed_windows(spark, watermark, batch_id)
+        self._publish_closed_windows(spark, watermark, batch_id, checkpoint)
 
         finished_ms = time.time() * 1000
         p50, p95, p99 = (finished_ms - ms for ms in info["event_ms"])
@@ -213,12 +217,13 @@ class GoldBatchWriter:
                        int(finished_ms - started * 1000), p50, p95, p99, finished_ms - info["min_event_ms"], None)
         append_once(spark.createDataFrame([metrics_row], METRICS_SCHEMA), self.tables.metrics, GOLD_QUERY, batch_id)
 
-    def _touched_people(self, batch: DataFrame, before: DataFrame, links: DataFrame) -> DataFrame:
+    def _touched_people(self, batch: DataFrame, before: DataFrame, links: DataFrame,
+                        checkpoint: BatchCheckpoints) -> DataFrame:
         """The person_id of every person whose gold rows may change: the people of the batch's
         events, every anonymous id the batch ``links`` and the user each was linked to before."""
         linked = links.select("anonymous_id")
         # The map's rows of the batch's anonymous ids and of the ids it links, as they were before it.
-        rows = prep.identity_of(before, batch.select("anonymous_id").union(linked)).localCheckpoint(eager=True)
+        rows = checkpoint(prep.identity_of(before, batch.select("anonymous_id").union(linked)))
         previous_user = rows.join(linked, "anonymous_id", "left_semi").select(F.col("user_id").alias("person_id"))
         touched = (
             prep.stitch(batch, identity_map.merge_identity(rows, links)).select("person_id")
@@ -226,12 +231,12 @@ class GoldBatchWriter:
             .unionByName(previous_user)
             .where(F.col("person_id").isNotNull()).distinct()
         )
-        return touched.localCheckpoint(eager=True)
+        return checkpoint(touched)
 
-    def _write_profiles(self, people_events: DataFrame, identity: DataFrame, people: DataFrame, batch_id: int) -> None:
+    def _write_profiles(self, people_events: DataFrame, identity: DataFrame, people: DataFrame, batch_id: int,
+                        checkpoint: BatchCheckpoints) -> None:
         # Read twice either way (the cuts or the merge's stale rows, then the write).
-        fresh = people_profiles(people_events, identity, self.settings.silver.session_gap_seconds, people) \
-            .localCheckpoint(eager=True)
+        fresh = checkpoint(people_profiles(people_events, identity, self.settings.silver.session_gap_seconds, people))
         ref = self.tables.user_profile
         if self.rfm is None or self.rfm.due(self.settings, time.time()):
             existing = self._read(people_events.sparkSession, ref)
@@ -274,12 +279,12 @@ class GoldBatchWriter:
         rows = daily.funnel_daily(events, self.settings.gold.funnel_window_seconds).where(F.col("day").isin(sorted(days)))
         overwrite_once(rows, self.tables.funnel_daily, GOLD_QUERY, batch_id, where=dates_in("day", days))
 
-    def _publish_closed_windows(self, spark: SparkSession, watermark: datetime, batch_id: int) -> None:
+    def _publish_closed_windows(self, spark: SparkSession, watermark: datetime, batch_id: int,
+                                checkpoint: BatchCheckpoints) -> None:
         """Send every window closed by ``watermark`` and not yet published to the reports topic,
         then mark it published."""
-        pending = (self._read(spark, self.tables.user_activity)
-                   .where(F.col("published_at").isNull() & (F.col("window_end") <= F.lit(watermark)))
-                   .localCheckpoint(eager=True))
+        pending = checkpoint(self._read(spark, self.tables.user_activity)
+                             .where(F.col("published_at").isNull() & (F.col("window_end") <= F.lit(watermark))))
         if pending.isEmpty():
             return
         kafka = self.settings.kafka
