@@ -150,6 +150,7 @@ class MemorySampler:
         keeps. Spark's ContextCleaner drops the blocks and broadcasts of the objects a GC found dead
         on its own thread, so one GC still counts them: GC, give the cleaner a moment, GC again.
         Also keeps the heap's largest classes (``jcmd GC.class_histogram``), to tell what it holds."""
+        gc.collect()  # Python garbage still pins the JVM objects it wraps
         for _ in range(2):
             self._jvm.java.lang.System.gc()
             time.sleep(_CLEANER_SECONDS)
