@@ -84,7 +84,7 @@ def build_session(settings: Settings, app_name: str) -> SparkSession:
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel(settings.spark.log_level)
-    _quiet_single_partition_window_warning(spark)
+    _quiet_expected_warnings(spark)
     return spark
 
 
@@ -125,12 +125,20 @@ class BatchCheckpoints:
         self._frames.clear()
 
 
-def _quiet_single_partition_window_warning(spark: SparkSession) -> None:
-    """RFM quintiles rank every profile in one window on purpose (one row per person, small);
-    Spark warns about that on every batch. Best effort: skipped where log4j is not reachable."""
+# Loggers whose warnings Lakepulse causes on purpose, every batch → why; quieted to errors.
+QUIETED_LOGGERS = {
+    "org.apache.spark.sql.execution.window.WindowExec":
+        "RFM quintiles rank every profile in one window (one row per person, small)",
+    "org.apache.spark.rdd.MapPartitionsRDD":
+        "BatchCheckpoints unpersists a batch's local checkpoints when the batch is done",
+}
+
+
+def _quiet_expected_warnings(spark: SparkSession) -> None:
+    """Best effort: skipped where log4j is not reachable."""
     try:
         jvm = spark.sparkContext._jvm
-        jvm.org.apache.logging.log4j.core.config.Configurator.setLevel(
-            "org.apache.spark.sql.execution.window.WindowExec", jvm.org.apache.logging.log4j.Level.ERROR)
+        for logger in QUIETED_LOGGERS:
+            jvm.org.apache.logging.log4j.core.config.Configurator.setLevel(logger, jvm.org.apache.logging.log4j.Level.ERROR)
     except Exception:  # noqa: BLE001 - a log level is never worth failing a job for
         pass
