@@ -149,7 +149,8 @@ class MemorySampler:
         """Heap in use after full GCs, with the streams still running: what the pipeline really
         keeps. Spark's ContextCleaner drops the blocks and broadcasts of the objects a GC found dead
         on its own thread, so one GC still counts them: GC, give the cleaner a moment, GC again.
-        Also keeps the heap's largest classes (``jcmd GC.class_histogram``), to tell what it holds."""
+        Also keeps, to tell what the heap holds, its largest classes (``jcmd GC.class_histogram``)
+        and the RDD blocks Spark still caches."""
         gc.collect()  # Python garbage still pins the JVM objects it wraps
         for _ in range(2):
             self._jvm.java.lang.System.gc()
