@@ -99,8 +99,9 @@ def silver_event(message_id: str, moment: datetime, call: str = "track", event: 
     return row
 
 
-def cached_rdds(spark) -> dict[int, str]:  # noqa: ANN001 - a SparkSession
+def cached_rdds(spark, since: set[int] = frozenset()) -> dict[int, str]:  # noqa: ANN001 - a SparkSession
     """RDD id → name of every RDD with blocks in Spark's block manager, except Delta's own caches
-    of table state (``Delta Table State …``), which Delta keeps and drops itself."""
+    of table state (``Delta Table State …``), which Delta keeps and drops itself; only those whose
+    id is not in ``since`` (an earlier reading) when given."""
     return {info.id(): info.name() for info in spark.sparkContext._jsc.sc().getRDDStorageInfo()
-            if not info.name().startswith("Delta Table State")}
+            if not info.name().startswith("Delta Table State") and info.id() not in since}

@@ -172,7 +172,7 @@ def test_the_same_batch_twice_changes_nothing(spark, gold):
     gold["writer"](silver_batch, 1)
     assert versions() == before
     # Nor does it leave its checkpoints' blocks behind in the heap.
-    assert {i: name for i, name in cached_rdds(spark).items() if i not in blocks} == {}
+    assert cached_rdds(spark, since=blocks) == {}
     assert len(read_topic(gold["bootstrap"], gold["reports"])) == 1
 
 

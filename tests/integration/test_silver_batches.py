@@ -87,7 +87,7 @@ def test_a_batch_leaves_no_blocks_behind(spark, silver):
     batch = Bronze(spark).batch([_view("a", 0), _view("b", 1, device="dev-2"), b"not json"])
     before = set(cached_rdds(spark))
     SilverBatchWriter(spark, settings, tables)(batch, 0)
-    assert {i: name for i, name in cached_rdds(spark).items() if i not in before} == {}
+    assert cached_rdds(spark, since=before) == {}
     assert spark.read.format("delta").load(tables.events.path).count() == 2
 
 

@@ -1,5 +1,10 @@
+import pytest
+from py4j.protocol import Py4JJavaError
+from pyspark.errors import PySparkException
+
 from lakepulse.settings import load_settings
-from lakepulse.spark import session_conf
+from lakepulse.spark import BatchCheckpoints, session_conf
+from tests.helpers import cached_rdds
 
 
 def test_local_conf_has_delta_kafka_jars_and_small_machine_defaults():
@@ -27,19 +32,11 @@ def test_cluster_conf_leaves_master_jars_and_resources_to_the_launcher():
 
 
 def test_batch_checkpoints_are_dropped_when_the_block_ends(spark):
-    import pytest
-    from py4j.protocol import Py4JJavaError
-    from pyspark.errors import PySparkException
-
-    from lakepulse.spark import BatchCheckpoints
-    from tests.helpers import cached_rdds
-
     before = set(cached_rdds(spark))
     with BatchCheckpoints() as checkpoint:
         frame = checkpoint(spark.range(1000).selectExpr("id * 2 AS doubled"))
-        held = set(cached_rdds(spark)) - before
-        assert len(held) == 1
+        assert len(cached_rdds(spark, since=before)) == 1
         assert frame.agg({"doubled": "sum"}).first()[0] == 999_000  # 2 × (0 + … + 999)
-    assert set(cached_rdds(spark)) - before == set()
+    assert cached_rdds(spark, since=before) == {}
     with pytest.raises((PySparkException, Py4JJavaError), match="CHECKPOINT_RDD_BLOCK_ID_NOT_FOUND"):
         frame.count()  # documented: nothing made from a checkpoint is usable after the block
