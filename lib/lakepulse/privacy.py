@@ -27,6 +27,8 @@ Example::
 
 from __future__ import annotations
 
+import functools
+import json
 import re
 from collections.abc import Callable, Sequence
 
@@ -283,38 +285,52 @@ def _column(name: str) -> Column:
     return F.col("`" + name.replace("`", "``") + "`")
 
 
-def _string_columns(events: DataFrame, candidates: Sequence[str]) -> list[str]:
-    return [f.name for f in events.schema.fields if f.name in candidates and isinstance(f.dataType, StringType)]
+def _string_columns(schema: StructType, candidates: Sequence[str]) -> list[str]:
+    return [f.name for f in schema.fields if f.name in candidates and isinstance(f.dataType, StringType)]
 
 
-def _hash_all_emails(events: DataFrame, salt: str) -> DataFrame:
-    return events.withColumns({
+def _hash_all_emails(schema: StructType, salt: str) -> dict[str, Column]:
+    return {
         field.name: _hash_emails_everywhere(_column(field.name), field.dataType, salt)
-        for field in events.schema.fields if _has_strings(field.dataType)
-    })
+        for field in schema.fields if _has_strings(field.dataType)
+    }
 
 
-def _hash_trait_identifiers(events: DataFrame, salt: str) -> DataFrame:
+def _hash_trait_identifiers(schema: StructType, salt: str) -> dict[str, Column]:
     context_keys = [key for key in DIRECT_IDENTIFIER_KEYS if key not in TRAITS_ONLY_KEYS]
     keys_by_column = {"traits": DIRECT_IDENTIFIER_KEYS, "context": context_keys}
-    return events.withColumns({
+    return {
         name: hash_json_fields(_column(name), keys_by_column[name], salt)
-        for name in _string_columns(events, tuple(keys_by_column))
-    })
+        for name in _string_columns(schema, tuple(keys_by_column))
+    }
 
 
-def _hash_context_traits(events: DataFrame, salt: str) -> DataFrame:
+def _hash_context_traits(schema: StructType, salt: str) -> dict[str, Column]:
     # Its own step: each step reads the previous one's column instead of re-evaluating it.
-    return events.withColumns({
+    return {
         name: hash_json_fields(_column(name), DIRECT_IDENTIFIER_KEYS, salt, within="traits")
-        for name in _string_columns(events, ("context",))
-    })
+        for name in _string_columns(schema, ("context",))
+    }
 
 
-def _truncate_ips(events: DataFrame) -> DataFrame:
-    truncated = {name: truncate_json_ips(_column(name)) for name in _string_columns(events, JSON_TEXT_COLUMNS)}
-    truncated.update({name: truncate_ip(_column(name)) for name in _string_columns(events, ("context_ip",))})
-    return events.withColumns(truncated)
+def _truncate_ips(schema: StructType, salt: str) -> dict[str, Column]:  # noqa: ARG001 - a step like the others
+    truncated = {name: truncate_json_ips(_column(name)) for name in _string_columns(schema, JSON_TEXT_COLUMNS)}
+    truncated.update({name: truncate_ip(_column(name)) for name in _string_columns(schema, ("context_ip",))})
+    return truncated
+
+
+@functools.lru_cache(maxsize=16)
+def _steps(schema_json: str, salt: str) -> tuple[dict[str, Column], ...]:
+    """The column expressions of each pseudonymisation step for one input schema, built once.
+
+    They are thousands of Column objects, each made by a call into the JVM: built per micro-batch
+    they cost about 2 s of driver time (measured on a 2,000-event silver batch). Columns refer to
+    input columns by name only, so one set serves every DataFrame of that schema. The steps keep
+    every column's type, so each step's input has the same schema.
+    """
+    schema = StructType.fromJson(json.loads(schema_json))
+    return tuple(step(schema, salt) for step in (_hash_all_emails, _hash_trait_identifiers, _hash_context_traits,
+                                                 _truncate_ips))
 
 
 def pseudonymise(events: DataFrame, salt: str) -> DataFrame:
@@ -333,9 +349,6 @@ def pseudonymise(events: DataFrame, salt: str) -> DataFrame:
         silver_events = parsed.transform(pseudonymise, settings.privacy.salt)
     """
     _require_salt(salt)
-    return (
-        events.transform(_hash_all_emails, salt)
-        .transform(_hash_trait_identifiers, salt)
-        .transform(_hash_context_traits, salt)
-        .transform(_truncate_ips)
-    )
+    for columns in _steps(events.schema.json(), salt):
+        events = events.withColumns(columns)
+    return events

@@ -19,7 +19,7 @@ a crash is not written twice; merges are idempotent by construction.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 
 from pyspark.sql import Column, DataFrame, Row, SparkSession
@@ -32,11 +32,18 @@ from pyspark.sql.types import (
 from lakepulse import identity, sessions
 from lakepulse.bronze import BRONZE_SCHEMA
 from lakepulse.contract import RULE_NAMES
-from lakepulse.io.delta import MERGED_PROPERTIES, append_once, ensure_delta_table, trigger_kwargs
+from lakepulse.io.delta import (
+    MERGED_PROPERTIES,
+    append_once,
+    compact,
+    compaction_due,
+    ensure_delta_table,
+    trigger_kwargs,
+)
 from lakepulse.metrics import METRICS_SCHEMA, ensure_metrics_table
 from lakepulse.settings import Settings, privacy_salt
 from lakepulse.silver import first_per_message, quarantine_rows, silver_rows, validate
-from lakepulse.spark import BatchCheckpoints
+from lakepulse.spark import BatchCheckpoints, one_of
 from lakepulse.tables import TableRef, checkpoint_path, table_ref
 
 SILVER_QUERY = "refine_silver"
@@ -51,6 +58,9 @@ class SilverTables:
     identity: TableRef
     sessions: TableRef
     metrics: TableRef
+
+    def all(self) -> list[TableRef]:
+        return [getattr(self, field.name) for field in fields(self)]
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SilverTables:
@@ -147,6 +157,9 @@ class SilverBatchWriter:
         )
         append_once(self.spark.createDataFrame([metrics_row], METRICS_SCHEMA), self.tables.metrics,
                     SILVER_QUERY, batch_id)
+        if compaction_due(self.settings.lakehouse.compact_every_batches, batch_id):
+            # Bronze too: its writer is Spark's Delta sink, which runs nothing between batches.
+            compact(self.spark, self.tables.all())
 
     def _not_yet_in_silver(self, accepted: DataFrame, dates: list) -> DataFrame:
         """Drop messageIds that silver already holds, looking back ``dedup_horizon_hours`` of
@@ -179,11 +192,11 @@ class SilverBatchWriter:
         since = first_date - timedelta(days=1)
         history = (
             self.spark.read.format("delta").load(self.tables.events.path)
-            .where((F.col("event_date") >= F.lit(since)) & sessions.device_id().isin(devices))
+            .where((F.col("event_date") >= F.lit(since)) & one_of(sessions.device_id(), devices))
         )
         recomputed = sessions.sessionize(history, self.settings.silver.session_gap_seconds)
         DeltaTable.forPath(self.spark, self.tables.sessions.path).delete(
-            F.col("device_id").isin(devices) & (F.col("session_start") >= F.lit(since).cast("timestamp"))
+            one_of(F.col("device_id"), devices) & (F.col("session_start") >= F.lit(since).cast("timestamp"))
         )
         recomputed.write.format("delta").mode("append").save(self.tables.sessions.path)
 

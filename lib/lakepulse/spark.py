@@ -12,11 +12,13 @@ Example::
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
+from collections.abc import Iterable
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 
 from lakepulse.settings import Settings, SettingsError
 
@@ -46,6 +48,9 @@ def session_conf(settings: Settings, *, local: bool) -> dict[str, str]:
         # A checksum file per commit costs a state computation on every micro-batch write
         # (measured: a 2,000-row append 0.39 s → 0.24 s without it); nothing of ours reads it.
         "spark.databricks.delta.writeChecksumFile.enabled": "false",
+        # Auto compaction ran an OPTIMIZE after every append to ops.pipeline_metrics (1-2 s per
+        # batch, measured); the streams compact their tables every lakehouse.compact_every_batches.
+        "spark.databricks.delta.autoCompact.enabled": "false",
     }
     if local:
         from lakepulse.jars import ensure_bundle
@@ -123,6 +128,28 @@ class BatchCheckpoints:
         for frame in self._frames:
             frame._jdf.queryExecution().logical().rdd().unpersist(False)
         self._frames.clear()
+
+
+def one_of(column: Column, values: Iterable[str]) -> Column:
+    """``column.isin(values)`` for many strings (a batch's device or person ids), in a handful of
+    JVM calls: ``Column.isin`` makes one call per value, about 0.4 ms each (measured: 1.3 s of a
+    2,000-event silver batch). The values travel as one JSON array, read by the JVM's Jackson.
+    Same plan and result as ``column.isin(values)``.
+
+    Example::
+
+        events.where(one_of(F.col("anonymous_id"), ["a-1", "a-2"]))
+    """
+    from pyspark import SparkContext
+    from pyspark.sql.classic.column import Column as ClassicColumn
+
+    values = list(values)
+    if not values or not isinstance(column, ClassicColumn):  # Spark Connect: one request either way
+        return column.isin(values)
+    jvm = SparkContext._jvm
+    listed = jvm.com.fasterxml.jackson.databind.ObjectMapper().readValue(
+        json.dumps(values), jvm.java.lang.Class.forName("java.util.ArrayList"))
+    return ClassicColumn(column._jc.isin(jvm.org.apache.spark.api.python.PythonUtils.toSeq(listed)))
 
 
 # Loggers whose warnings Lakepulse causes on purpose, every batch → why; quieted to errors.

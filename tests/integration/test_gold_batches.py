@@ -64,7 +64,8 @@ def gold(spark, kafka_bootstrap, tmp_path_factory):
     reports = unique_topic("reports")
     settings, _ = make_settings(folder, kafka_bootstrap, unique_topic("events"),
                                 privacy={"salt": "pytest-salt", "salt_file": ""},
-                                gold={"reports_topic": reports})
+                                gold={"reports_topic": reports},
+                                lakehouse={"compact_every_batches": 2})  # batch 1 compacts
     ensure_topics(kafka_bootstrap, [reports], partitions=1)
     silver = ensure_silver_tables(spark, settings)
     tables = ensure_gold_tables(spark, settings)
@@ -174,6 +175,18 @@ def test_the_same_batch_twice_changes_nothing(spark, gold):
     # Nor does it leave its checkpoints' blocks behind in the heap.
     assert cached_rdds(spark, since=blocks) == {}
     assert len(read_topic(gold["bootstrap"], gold["reports"])) == 1
+
+
+def test_gold_compacts_the_tables_it_writes_every_n_batches(spark, gold):
+    gold["apply_all"]()
+    tables = gold["tables"]
+    operations = {ref.name: [r.operation for r in spark.sql(f"DESCRIBE HISTORY delta.`{ref.path}`")
+                             .orderBy("version").collect()] for ref in tables.written()}
+    # Batch 1 ends with a compaction. Only user_activity then has small files to merge (three
+    # MERGEs' files); the others hold one file per partition, which OPTIMIZE leaves alone.
+    assert sum(ops.count("OPTIMIZE") for ops in operations.values()) == 1
+    assert operations[tables.user_activity.name][-1] == "OPTIMIZE"
+    assert spark.sql(f"DESCRIBE DETAIL delta.`{tables.user_activity.path}`").first().numFiles == 1
 
 
 def test_each_closed_window_is_published_once(gold):

@@ -11,6 +11,7 @@ import pytest
 
 from lakepulse import contract as c
 from lakepulse.bronze import BRONZE_SCHEMA
+from lakepulse.io.delta import ensure_delta_table
 from lakepulse.quality import audit
 from lakepulse.silver_stream import SILVER_QUERY, SilverBatchWriter, ensure_silver_tables
 from tests.helpers import cached_rdds, make_settings
@@ -176,3 +177,34 @@ def test_audit_fails_and_the_command_exits_1_when_counts_do_not_reconcile(spark,
                             capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 1
     assert "AUDIT FAILED" in result.stdout and "batch 99: rows_in 5" in result.stdout
+
+
+def _history(spark, ref):
+    return [r.operation for r in spark.sql(f"DESCRIBE HISTORY delta.`{ref.path}`").orderBy("version").collect()]
+
+
+def _files(spark, ref):
+    return spark.sql(f"DESCRIBE DETAIL delta.`{ref.path}`").first().numFiles
+
+
+def test_tables_are_compacted_every_n_batches_not_after_each_write(spark, tmp_path):
+    settings, _ = make_settings(tmp_path, "localhost:9", "events", lakehouse={"compact_every_batches": 3},
+                                privacy={"salt": "test-salt", "salt_file": ""})
+    tables = ensure_silver_tables(spark, settings)
+    ensure_delta_table(spark, tables.bronze, BRONZE_SCHEMA)  # compacted with silver's tables
+    bronze = Bronze(spark)
+    writer = SilverBatchWriter(spark, settings, tables)
+    for batch_id in range(2):
+        writer(bronze.batch([_view(f"m{batch_id}", batch_id)]), batch_id)
+    # Two batches: one file per append, no compaction yet (Delta's auto compaction is off).
+    assert "OPTIMIZE" not in _history(spark, tables.metrics) + _history(spark, tables.events)
+    assert (_files(spark, tables.metrics), _files(spark, tables.events)) == (2, 2)
+
+    writer(bronze.batch([_view("m2", 2)]), 2)
+    assert _history(spark, tables.metrics)[-1] == "OPTIMIZE"
+    assert _history(spark, tables.events)[-1] == "OPTIMIZE"
+    assert (_files(spark, tables.metrics), _files(spark, tables.events)) == (1, 1)
+    # The same rows as before.
+    assert spark.read.format("delta").load(tables.metrics.path).count() == 3
+    assert sorted(r.message_id for r in spark.read.format("delta").load(tables.events.path).collect()) == \
+        ["m0", "m1", "m2"]

@@ -56,6 +56,9 @@ def test_environment_overrides_are_typed():
          "(environment variable LAKEPULSE_BRONZE__TRIGGER)"),
         ({"LAKEPULSE_GOLD__RFM_RESCORE_SECONDS": "-1"},
          "gold.rfm_rescore_seconds must be at least 0, got -1 (environment variable LAKEPULSE_GOLD__RFM_RESCORE_SECONDS)"),
+        ({"LAKEPULSE_LAKEHOUSE__COMPACT_EVERY_BATCHES": "-1"},
+         "lakehouse.compact_every_batches must be at least 0, got -1 "
+         "(environment variable LAKEPULSE_LAKEHOUSE__COMPACT_EVERY_BATCHES)"),
         ({"LAKEPULSE_GOLD__RFM_RESCORE_GROWTH": "0"},
          "gold.rfm_rescore_growth must be above 0, got 0.0 (environment variable LAKEPULSE_GOLD__RFM_RESCORE_GROWTH)"),
         ({"LAKEPULSE_SPARK__UI_ENABLED": "maybe"},

@@ -1,9 +1,11 @@
 import pytest
 from py4j.protocol import Py4JJavaError
 from pyspark.errors import PySparkException
+from pyspark.sql import functions as F
 
+from lakepulse.io.delta import compaction_due
 from lakepulse.settings import load_settings
-from lakepulse.spark import BatchCheckpoints, session_conf
+from lakepulse.spark import BatchCheckpoints, one_of, session_conf
 from tests.helpers import cached_rdds
 
 
@@ -40,3 +42,20 @@ def test_batch_checkpoints_are_dropped_when_the_block_ends(spark):
     assert cached_rdds(spark, since=before) == {}
     with pytest.raises((PySparkException, Py4JJavaError), match="CHECKPOINT_RDD_BLOCK_ID_NOT_FOUND"):
         frame.count()  # documented: nothing made from a checkpoint is usable after the block
+
+
+def test_one_of_matches_column_isin_for_any_strings(spark):
+    values = [f"id-{i}" for i in range(3000)] + ['quote"and\\backslash', "ünïcode", "nul\u0000inside", ""]
+    frame = spark.createDataFrame([(v,) for v in ["id-0", "id-2999", "id-3000", 'quote"and\\backslash',
+                                                  "ünïcode", "nul\u0000inside", "", "other", None]], "x string")
+    picked = sorted(r.x for r in frame.where(one_of(F.col("x"), values)).collect())
+    # By hand: the rows whose value is in the list ("id-3000", "other" and null are not).
+    assert picked == sorted(["id-0", "id-2999", 'quote"and\\backslash', "ünïcode", "nul\u0000inside", ""])
+    assert frame.where(one_of(F.col("x"), [])).count() == 0
+
+
+def test_compaction_is_due_every_n_batches_and_never_at_zero():
+    assert [b for b in range(10) if compaction_due(3, b)] == [2, 5, 8]
+    assert [b for b in range(10) if compaction_due(1, b)] == list(range(10))
+    assert not any(compaction_due(0, b) for b in range(10))
+    assert session_conf(load_settings("local"), local=False)["spark.databricks.delta.autoCompact.enabled"] == "false"

@@ -49,6 +49,8 @@ from lakepulse.gold.profiles import RfmCuts
 from lakepulse.io.delta import (
     MERGED_PROPERTIES,
     append_once,
+    compact,
+    compaction_due,
     dates_in,
     ensure_delta_table,
     idempotent_dml,
@@ -59,7 +61,7 @@ from lakepulse.io.delta import (
 from lakepulse.io.kafka import ensure_topics
 from lakepulse.metrics import METRICS_SCHEMA, ensure_metrics_table
 from lakepulse.settings import Settings
-from lakepulse.spark import BatchCheckpoints
+from lakepulse.spark import BatchCheckpoints, one_of
 from lakepulse.tables import TableRef, checkpoint_path, table_ref
 
 GOLD_QUERY = "build_gold"
@@ -118,6 +120,9 @@ class GoldTables:
     user_activity: TableRef
     funnel_daily: TableRef
     metrics: TableRef
+
+    def written(self) -> list[TableRef]:
+        return [self.user_profile, self.product_metrics, self.user_activity, self.funnel_daily]
 
     @classmethod
     def from_settings(cls, settings: Settings) -> GoldTables:
@@ -216,6 +221,9 @@ class GoldBatchWriter:
                        people.count(), 0, {}, {}, 0, 0, info["max_event_time"], watermark,
                        int(finished_ms - started * 1000), p50, p95, p99, finished_ms - info["min_event_ms"], None)
         append_once(spark.createDataFrame([metrics_row], METRICS_SCHEMA), self.tables.metrics, GOLD_QUERY, batch_id)
+        if compaction_due(self.settings.lakehouse.compact_every_batches, batch_id):
+            # The tables gold writes; silver compacts its own and the metrics table.
+            compact(spark, self.tables.written())
 
     def _touched_people(self, batch: DataFrame, before: DataFrame, links: DataFrame,
                         checkpoint: BatchCheckpoints) -> DataFrame:
@@ -314,7 +322,7 @@ def _events_of(silver: DataFrame, identity: DataFrame, touched: DataFrame) -> Da
     found with a hash lookup per row, so the stitch after it joins those rows, not all of silver."""
     mapped = identity.join(touched, identity["user_id"] == touched["person_id"], "left_semi")
     ids = sorted({row[0] for row in touched.select("person_id").union(mapped.select("anonymous_id")).collect()})
-    return silver.where(F.col("user_id").isin(ids) | F.col("anonymous_id").isin(ids))
+    return silver.where(one_of(F.col("user_id"), ids) | one_of(F.col("anonymous_id"), ids))
 
 
 def people_profiles(people_events: DataFrame, identity: DataFrame, gap_seconds: int,

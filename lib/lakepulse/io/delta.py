@@ -13,11 +13,9 @@ from pyspark.sql.types import StructType
 
 from lakepulse.tables import TableRef
 
-# Compaction on write keeps streaming micro-batches from leaving thousands of small files.
-COMPACT_PROPERTIES = {
-    "delta.autoOptimize.optimizeWrite": "true",
-    "delta.autoOptimize.autoCompact": "true",
-}
+# Optimized writes: one file per partition a micro-batch writes, not one per task. Small files
+# are compacted by the streams every ``lakehouse.compact_every_batches`` (see :func:`compact`).
+WRITE_PROPERTIES = {"delta.autoOptimize.optimizeWrite": "true"}
 # For tables MERGEd per key every micro-batch (identity map, sessions, profiles, hourly activity):
 # deletion vectors mark the replaced rows instead of rewriting every file that holds one, and a
 # batch's keys are spread over all of them. Readers need deletion vector support (Spark with
@@ -45,7 +43,7 @@ def ensure_delta_table(
     builder = DeltaTable.createIfNotExists(spark).location(ref.path).addColumns(schema)
     if partition_by:
         builder = builder.partitionedBy(*partition_by)
-    for key, value in {**COMPACT_PROPERTIES, **(properties or {})}.items():
+    for key, value in {**WRITE_PROPERTIES, **(properties or {})}.items():
         builder = builder.property(key, value)
     if comment:
         builder = builder.comment(comment)
@@ -147,6 +145,19 @@ def replace_rows(
               .whenNotMatchedInsert(condition="NOT s._delete", values={f"`{c}`": f"s.`{c}`" for c in columns})
               .execute().first())
     return counts.asDict() if counts is not None else {}
+
+
+def compact(spark: SparkSession, refs: Iterable[TableRef]) -> None:
+    """Rewrite the small files of each table into larger ones (Delta ``OPTIMIZE``): no data
+    change, so stream readers skip the commit. Run by the one writer that owns each table (two
+    OPTIMIZEs of the same files conflict; appends by others do not)."""
+    for ref in refs:
+        spark.sql(f"OPTIMIZE delta.`{ref.path}`")
+
+
+def compaction_due(settings_every: int, batch_id: int) -> bool:
+    """Whether micro-batch ``batch_id`` ends with a compaction (every ``settings_every`` batches; 0: never)."""
+    return settings_every > 0 and (batch_id + 1) % settings_every == 0
 
 
 def register_table(spark: SparkSession, ref: TableRef) -> None:
