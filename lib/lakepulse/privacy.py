@@ -313,7 +313,7 @@ def _hash_context_traits(schema: StructType, salt: str) -> dict[str, Column]:
     }
 
 
-def _truncate_ips(schema: StructType, salt: str) -> dict[str, Column]:  # noqa: ARG001 - a step like the others
+def _truncate_ips(schema: StructType, salt: str) -> dict[str, Column]:  # salt unused: a step like the others
     truncated = {name: truncate_json_ips(_column(name)) for name in _string_columns(schema, JSON_TEXT_COLUMNS)}
     truncated.update({name: truncate_ip(_column(name)) for name in _string_columns(schema, ("context_ip",))})
     return truncated
