@@ -91,7 +91,9 @@ def test_available_now_ingests_every_record_once_with_identical_bytes(spark, kaf
     details = spark.sql(f"DESCRIBE DETAIL delta.`{bronze_path}`").first()
     assert details["partitionColumns"] == ["ingest_date"]
     assert details["properties"]["delta.autoOptimize.optimizeWrite"] == "true"
-    assert details["properties"]["delta.autoOptimize.autoCompact"] == "true"
+    # No auto compaction: the silver stream compacts bronze every lakehouse.compact_every_batches.
+    assert "delta.autoOptimize.autoCompact" not in details["properties"]
+    assert spark.conf.get("spark.databricks.delta.autoCompact.enabled") == "false"
 
 
 def _bronze_rows_or_zero(path: str) -> int:
