@@ -12,6 +12,9 @@ Per batch, in this order:
 5. merge identity links and recompute the sessions of the devices the batch touched;
 6. append one metrics row: rows in = silver + quarantined + duplicates dropped.
 
+Writes to different tables run side by side (:func:`~lakepulse.spark.in_parallel`): the quarantine
+append beside steps 3–5, and the identity merge beside the events append and sessions.
+
 Appends carry Delta's ``txnAppId``/``txnVersion`` (query name, batch id), so a batch replayed after
 a crash is not written twice; merges are idempotent by construction.
 """
@@ -35,15 +38,14 @@ from lakepulse.contract import RULE_NAMES
 from lakepulse.io.delta import (
     MERGED_PROPERTIES,
     append_once,
-    compact,
-    compaction_due,
+    compact_when_due,
     ensure_delta_table,
     trigger_kwargs,
 )
 from lakepulse.metrics import METRICS_SCHEMA, ensure_metrics_table
 from lakepulse.settings import Settings, privacy_salt
 from lakepulse.silver import first_per_message, quarantine_rows, silver_rows, validate
-from lakepulse.spark import BatchCheckpoints, one_of
+from lakepulse.spark import BatchCheckpoints, in_parallel, one_of
 from lakepulse.tables import TableRef, checkpoint_path, table_ref
 
 SILVER_QUERY = "refine_silver"
@@ -131,22 +133,14 @@ class SilverBatchWriter:
         ).first()
         rows_in, n_quarantined = counts["rows_in"], counts["quarantined"] or 0
         by_rule = {rule: counts[rule] for rule in RULE_NAMES if counts[rule]}
-        if n_quarantined:
-            append_once(quarantine_rows(checked, batch_id), self.tables.quarantine, SILVER_QUERY, batch_id)
-
         watermark = self._watermark()
-        accepted = first_per_message(checked.where(~rejected).drop("key", "value"))  # narrower rows to sort
-        new_events = silver_rows(self._not_yet_in_silver(accepted, counts["dates"]), self.salt,
-                                 F.lit(watermark).cast("timestamp"))
-        new_events = checkpoint(new_events)
-        summary = _batch_summary(new_events)
+        # The quarantine append runs beside the new events' dedup and writes (different tables).
+        summary, _ = in_parallel(
+            lambda: self._write_new_events(checked.where(~rejected), counts["dates"], watermark, batch_id, checkpoint),
+            (lambda: append_once(quarantine_rows(checked, batch_id), self.tables.quarantine, SILVER_QUERY, batch_id))
+            if n_quarantined else None,
+        )
         rows_out = summary["rows_out"]
-        if rows_out:
-            append_once(new_events, self.tables.events, SILVER_QUERY, batch_id)
-            if summary["identity_links"]:
-                self._update_identity(new_events)
-            self._update_sessions(summary["devices"], summary["first_date"])
-            self.max_event_time = max(filter(None, [self.max_event_time, summary["max_event_time"]]))
 
         latency = summary["latency"] or [None, None, None]
         metrics_row = (
@@ -157,9 +151,28 @@ class SilverBatchWriter:
         )
         append_once(self.spark.createDataFrame([metrics_row], METRICS_SCHEMA), self.tables.metrics,
                     SILVER_QUERY, batch_id)
-        if compaction_due(self.settings.lakehouse.compact_every_batches, batch_id):
-            # Bronze too: its writer is Spark's Delta sink, which runs nothing between batches.
-            compact(self.spark, self.tables.all())
+        # Bronze too: its writer is Spark's Delta sink, which runs nothing between batches.
+        compact_when_due(self.spark, self.tables.all(), self.settings.lakehouse.compact_every_batches, batch_id)
+
+    def _write_new_events(self, accepted: DataFrame, dates: list, watermark: datetime | None, batch_id: int,
+                          checkpoint: BatchCheckpoints) -> Row:
+        """Deduplicate and pseudonymise the ``accepted`` rows, append the new ones to silver.events,
+        merge their identity links and recompute their devices' sessions; returns their summary."""
+        new_events = silver_rows(self._not_yet_in_silver(first_per_message(accepted.drop("key", "value")), dates),
+                                 self.salt, F.lit(watermark).cast("timestamp"))
+        new_events = checkpoint(new_events)
+        summary = _batch_summary(new_events)
+        if summary["rows_out"]:
+            def events_then_sessions() -> None:
+                append_once(new_events, self.tables.events, SILVER_QUERY, batch_id)
+                # The sessions are recomputed from silver.events, the batch's rows included.
+                self._update_sessions(summary["devices"], summary["first_date"])
+
+            # Identity links come from the batch's own rows: merged beside the events append.
+            in_parallel(events_then_sessions,
+                        (lambda: self._update_identity(new_events)) if summary["identity_links"] else None)
+            self.max_event_time = max(filter(None, [self.max_event_time, summary["max_event_time"]]))
+        return summary
 
     def _not_yet_in_silver(self, accepted: DataFrame, dates: list) -> DataFrame:
         """Drop messageIds that silver already holds, looking back ``dedup_horizon_hours`` of

@@ -1,3 +1,5 @@
+import threading
+
 import pytest
 from py4j.protocol import Py4JJavaError
 from pyspark.errors import PySparkException
@@ -5,7 +7,7 @@ from pyspark.sql import functions as F
 
 from lakepulse.io.delta import compaction_due
 from lakepulse.settings import load_settings
-from lakepulse.spark import BatchCheckpoints, one_of, session_conf
+from lakepulse.spark import BatchCheckpoints, in_parallel, one_of, session_conf
 from tests.helpers import cached_rdds
 
 
@@ -59,3 +61,34 @@ def test_compaction_is_due_every_n_batches_and_never_at_zero():
     assert [b for b in range(10) if compaction_due(1, b)] == list(range(10))
     assert not any(compaction_due(0, b) for b in range(10))
     assert session_conf(load_settings("local"), local=False)["spark.databricks.delta.autoCompact.enabled"] == "false"
+
+
+def test_in_parallel_runs_tasks_at_once_and_returns_results_in_order(spark):
+    # Both tasks wait for each other: run one after the other, the barrier would break (timeout).
+    meet = threading.Barrier(2, timeout=60)
+
+    def count(n):
+        meet.wait()
+        return spark.range(n).count()
+
+    assert in_parallel(lambda: count(3), None, lambda: count(5)) == [3, None, 5]
+    assert in_parallel(None) == [None]
+    assert in_parallel(lambda: "alone") == ["alone"]
+
+
+def test_in_parallel_tasks_inherit_local_properties_and_raise_after_all_finish(spark):
+    finished = []
+    spark.sparkContext.setLocalProperty("lakepulse.test", "from-the-caller")
+    try:
+        seen = in_parallel(lambda: spark.sparkContext.getLocalProperty("lakepulse.test"),
+                           lambda: spark.sparkContext.getLocalProperty("lakepulse.test"))
+    finally:
+        spark.sparkContext.setLocalProperty("lakepulse.test", None)
+    assert seen == ["from-the-caller", "from-the-caller"]
+
+    def fail():
+        raise ValueError("task failed")
+
+    with pytest.raises(ValueError, match="task failed"):
+        in_parallel(fail, lambda: finished.append(spark.range(4).count()))
+    assert finished == [4]  # the other task ran to its end before the error was raised

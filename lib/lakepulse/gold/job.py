@@ -25,6 +25,10 @@ map apply retroactively. Per batch:
 7. publish closed, not yet published activity windows to the reports topic;
 8. one metrics row (latency from event time to gold).
 
+Steps 3–7 write four different tables and run side by side (:func:`~lakepulse.spark.in_parallel`):
+3, 4 and 7, the writes whose txn ids are session settings, in that order in one thread; 5 and 6
+each in their own.
+
 Example::
 
     query = start_gold(spark, settings)      # or: lakepulse run build_gold --trigger available_now
@@ -49,8 +53,7 @@ from lakepulse.gold.profiles import RfmCuts
 from lakepulse.io.delta import (
     MERGED_PROPERTIES,
     append_once,
-    compact,
-    compaction_due,
+    compact_when_due,
     dates_in,
     ensure_delta_table,
     idempotent_dml,
@@ -61,7 +64,7 @@ from lakepulse.io.delta import (
 from lakepulse.io.kafka import ensure_topics
 from lakepulse.metrics import METRICS_SCHEMA, ensure_metrics_table
 from lakepulse.settings import Settings
-from lakepulse.spark import BatchCheckpoints, one_of
+from lakepulse.spark import BatchCheckpoints, in_parallel, one_of
 from lakepulse.tables import TableRef, checkpoint_path, table_ref
 
 GOLD_QUERY = "build_gold"
@@ -204,16 +207,23 @@ class GoldBatchWriter:
                                    .join(touched, "person_id", "left_semi").transform(prep.with_counted_orders))
         people = touched.select(F.col("person_id").alias("user_id"))
 
-        self._write_profiles(people_events, identity, people, batch_id, checkpoint)
-        replace_rows_once(activity.hourly_activity(people_events), self.tables.user_activity, batch_id,
-                          keys=("user_id", "window_start"), scope=people, update=activity.DATA_COLUMNS)
-        self._write_products(silver, info["product_dates"], batch_id)
-        relinked_days = {row[0] for row in people_events.join(relinked, "anonymous_id", "left_semi")
-                         .select("event_date").distinct().collect()}
-        self._write_funnels(silver, identity_for, set(info["dates"]) | relinked_days, batch_id)
         self.max_event_time = max(filter(None, [self.max_event_time, info["max_event_time"]]))
         watermark = self.max_event_time - timedelta(seconds=self.settings.gold.report_delay_seconds)
-        self._publish_closed_windows(spark, watermark, batch_id, checkpoint)
+
+        def people_tables() -> None:
+            """user_profile, then user_activity_hourly and its reports (the writes with session txn ids)."""
+            self._write_profiles(people_events, identity, people, batch_id, checkpoint)
+            replace_rows_once(activity.hourly_activity(people_events), self.tables.user_activity, batch_id,
+                              keys=("user_id", "window_start"), scope=people, update=activity.DATA_COLUMNS)
+            self._publish_closed_windows(spark, watermark, batch_id, checkpoint)
+
+        def funnels() -> None:
+            relinked_days = {row[0] for row in people_events.join(relinked, "anonymous_id", "left_semi")
+                             .select("event_date").distinct().collect()}
+            self._write_funnels(silver, identity_for, set(info["dates"]) | relinked_days, batch_id)
+
+        # Four tables, no two writes to the same one: side by side (see in_parallel).
+        in_parallel(people_tables, lambda: self._write_products(silver, info["product_dates"], batch_id), funnels)
 
         finished_ms = time.time() * 1000
         p50, p95, p99 = (finished_ms - ms for ms in info["event_ms"])
@@ -221,9 +231,8 @@ class GoldBatchWriter:
                        people.count(), 0, {}, {}, 0, 0, info["max_event_time"], watermark,
                        int(finished_ms - started * 1000), p50, p95, p99, finished_ms - info["min_event_ms"], None)
         append_once(spark.createDataFrame([metrics_row], METRICS_SCHEMA), self.tables.metrics, GOLD_QUERY, batch_id)
-        if compaction_due(self.settings.lakehouse.compact_every_batches, batch_id):
-            # The tables gold writes; silver compacts its own and the metrics table.
-            compact(spark, self.tables.written())
+        # The tables gold writes; silver compacts its own and the metrics table.
+        compact_when_due(spark, self.tables.written(), self.settings.lakehouse.compact_every_batches, batch_id)
 
     def _touched_people(self, batch: DataFrame, before: DataFrame, links: DataFrame,
                         checkpoint: BatchCheckpoints) -> DataFrame:

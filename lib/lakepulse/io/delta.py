@@ -148,16 +148,24 @@ def replace_rows(
 
 
 def compact(spark: SparkSession, refs: Iterable[TableRef]) -> None:
-    """Rewrite the small files of each table into larger ones (Delta ``OPTIMIZE``): no data
-    change, so stream readers skip the commit. Run by the one writer that owns each table (two
-    OPTIMIZEs of the same files conflict; appends by others do not)."""
-    for ref in refs:
-        spark.sql(f"OPTIMIZE delta.`{ref.path}`")
+    """Rewrite the small files of each table into larger ones (Delta ``OPTIMIZE``), the tables side
+    by side: no data change, so stream readers skip the commit. Run by the one writer that owns each
+    table (two OPTIMIZEs of the same files conflict; appends by others do not)."""
+    from lakepulse.spark import in_parallel
+
+    in_parallel(*(lambda path=ref.path: spark.sql(f"OPTIMIZE delta.`{path}`") for ref in refs))
 
 
-def compaction_due(settings_every: int, batch_id: int) -> bool:
-    """Whether micro-batch ``batch_id`` ends with a compaction (every ``settings_every`` batches; 0: never)."""
-    return settings_every > 0 and (batch_id + 1) % settings_every == 0
+def compaction_due(every: int, batch_id: int) -> bool:
+    """Whether micro-batch ``batch_id`` ends with a compaction (every ``every`` batches; 0: never)."""
+    return every > 0 and (batch_id + 1) % every == 0
+
+
+def compact_when_due(spark: SparkSession, refs: Iterable[TableRef], every: int, batch_id: int) -> None:
+    """:func:`compact` ``refs`` at the end of micro-batch ``batch_id`` when it is due
+    (:func:`compaction_due`; ``every``: the setting ``lakehouse.compact_every_batches``)."""
+    if compaction_due(every, batch_id):
+        compact(spark, refs)
 
 
 def register_table(spark: SparkSession, ref: TableRef) -> None:
