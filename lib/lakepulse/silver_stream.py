@@ -136,6 +136,7 @@ class SilverBatchWriter:
         watermark = self._watermark()
         # The quarantine append runs beside the new events' dedup and writes (different tables).
         summary, _ = in_parallel(
+            self.spark,
             lambda: self._write_new_events(checked.where(~rejected), counts["dates"], watermark, batch_id, checkpoint),
             (lambda: append_once(quarantine_rows(checked, batch_id), self.tables.quarantine, SILVER_QUERY, batch_id))
             if n_quarantined else None,
@@ -169,7 +170,7 @@ class SilverBatchWriter:
                 self._update_sessions(summary["devices"], summary["first_date"])
 
             # Identity links come from the batch's own rows: merged beside the events append.
-            in_parallel(events_then_sessions,
+            in_parallel(self.spark, events_then_sessions,
                         (lambda: self._update_identity(new_events)) if summary["identity_links"] else None)
             self.max_event_time = max(filter(None, [self.max_event_time, summary["max_event_time"]]))
         return summary

@@ -154,20 +154,20 @@ def one_of(column: Column, values: Iterable[str]) -> Column:
     return ClassicColumn(column._jc.isin(jvm.org.apache.spark.api.python.PythonUtils.toSeq(listed)))
 
 
-def in_parallel(*tasks: Callable[[], Any] | None) -> list[Any]:
+def in_parallel(spark: SparkSession, *tasks: Callable[[], Any] | None) -> list[Any]:
     """Run ``tasks`` (None: skipped, result None) at once, one thread each, and return their
     results in order once all have finished; a task's error is raised then (the first in order).
 
     For a micro-batch's independent writes to different tables: each is mostly driver-side work
     (planning, reading the Delta log, committing) with small Spark jobs, so side by side they take
     about as long as the longest. Each thread inherits the caller's Spark local properties (job
-    group, scheduler pool). Session settings are shared: at most one task may use
+    group, scheduler pool) and ``spark``'s job tags. Session settings are shared: at most one task may use
     :func:`~lakepulse.io.delta.idempotent_dml`; the others must carry their txn ids as write
     options (:func:`~lakepulse.io.delta.append_once`, which take precedence over the session's).
 
     Example::
 
-        in_parallel(lambda: append_once(rows, events, ...), lambda: merge_identity(...))
+        in_parallel(spark, lambda: append_once(rows, events, ...), lambda: merge_identity(...))
     """
     from pyspark.util import inheritable_thread_target
 
@@ -176,7 +176,7 @@ def in_parallel(*tasks: Callable[[], Any] | None) -> list[Any]:
         results = iter([task() for task in runnable])
     else:
         with ThreadPoolExecutor(max_workers=len(runnable), thread_name_prefix="lakepulse-batch") as pool:
-            futures = [pool.submit(inheritable_thread_target(task)) for task in runnable]
+            futures = [pool.submit(inheritable_thread_target(spark)(task)) for task in runnable]
         results = iter([future.result() for future in futures])
     return [None if task is None else next(results) for task in tasks]
 

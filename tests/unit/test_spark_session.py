@@ -71,24 +71,29 @@ def test_in_parallel_runs_tasks_at_once_and_returns_results_in_order(spark):
         meet.wait()
         return spark.range(n).count()
 
-    assert in_parallel(lambda: count(3), None, lambda: count(5)) == [3, None, 5]
-    assert in_parallel(None) == [None]
-    assert in_parallel(lambda: "alone") == ["alone"]
+    assert in_parallel(spark, lambda: count(3), None, lambda: count(5)) == [3, None, 5]
+    assert in_parallel(spark, None) == [None]
+    assert in_parallel(spark, lambda: "alone") == ["alone"]
 
 
 def test_in_parallel_tasks_inherit_local_properties_and_raise_after_all_finish(spark):
     finished = []
     spark.sparkContext.setLocalProperty("lakepulse.test", "from-the-caller")
+    spark.addTag("lakepulse-test-tag")
+
+    def inherited():
+        return spark.sparkContext.getLocalProperty("lakepulse.test"), "lakepulse-test-tag" in spark.getTags()
+
     try:
-        seen = in_parallel(lambda: spark.sparkContext.getLocalProperty("lakepulse.test"),
-                           lambda: spark.sparkContext.getLocalProperty("lakepulse.test"))
+        seen = in_parallel(spark, inherited, inherited)
     finally:
         spark.sparkContext.setLocalProperty("lakepulse.test", None)
-    assert seen == ["from-the-caller", "from-the-caller"]
+        spark.removeTag("lakepulse-test-tag")
+    assert seen == [("from-the-caller", True), ("from-the-caller", True)]
 
     def fail():
         raise ValueError("task failed")
 
     with pytest.raises(ValueError, match="task failed"):
-        in_parallel(fail, lambda: finished.append(spark.range(4).count()))
+        in_parallel(spark, fail, lambda: finished.append(spark.range(4).count()))
     assert finished == [4]  # the other task ran to its end before the error was raised

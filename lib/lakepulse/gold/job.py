@@ -223,7 +223,7 @@ class GoldBatchWriter:
             self._write_funnels(silver, identity_for, set(info["dates"]) | relinked_days, batch_id)
 
         # Four tables, no two writes to the same one: side by side (see in_parallel).
-        in_parallel(people_tables, lambda: self._write_products(silver, info["product_dates"], batch_id), funnels)
+        in_parallel(spark, people_tables, lambda: self._write_products(silver, info["product_dates"], batch_id), funnels)
 
         finished_ms = time.time() * 1000
         p50, p95, p99 = (finished_ms - ms for ms in info["event_ms"])

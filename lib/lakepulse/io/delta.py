@@ -153,7 +153,7 @@ def compact(spark: SparkSession, refs: Iterable[TableRef]) -> None:
     table (two OPTIMIZEs of the same files conflict; appends by others do not)."""
     from lakepulse.spark import in_parallel
 
-    in_parallel(*(lambda path=ref.path: spark.sql(f"OPTIMIZE delta.`{path}`") for ref in refs))
+    in_parallel(spark, *(lambda path=ref.path: spark.sql(f"OPTIMIZE delta.`{path}`") for ref in refs))
 
 
 def compaction_due(every: int, batch_id: int) -> bool:
