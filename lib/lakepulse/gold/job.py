@@ -125,7 +125,8 @@ class GoldTables:
     metrics: TableRef
 
     def written(self) -> list[TableRef]:
-        return [self.user_profile, self.product_metrics, self.user_activity, self.funnel_daily]
+        """The tables the gold stream writes (and compacts), in the order of :data:`GOLD_LAYOUT`."""
+        return [getattr(self, name) for name in GOLD_LAYOUT]
 
     @classmethod
     def from_settings(cls, settings: Settings) -> GoldTables:
@@ -135,22 +136,24 @@ class GoldTables:
             g.product_metrics_table, g.user_activity_table, g.funnel_daily_table, settings.silver.metrics_table)))
 
 
+# The tables the gold stream writes: field of GoldTables → schema, partition columns, properties, comment.
+GOLD_LAYOUT = {
+    "user_profile": (profiles.USER_PROFILE_SCHEMA, (), MERGED_PROPERTIES,
+                     "User 360: one row per stitched person, with RFM"),
+    "product_metrics": (products.PRODUCT_METRICS_SCHEMA, ("event_date",), None,
+                        "Views, adds, orders, units and revenue per product per hour"),
+    "user_activity": (activity.USER_ACTIVITY_SCHEMA, (), MERGED_PROPERTIES,
+                      "Marketing report: clicks and purchases per person per event-time hour"),
+    "funnel_daily": (daily.FUNNEL_DAILY_SCHEMA, (), None, "Default e-commerce funnel by day, channel and device"),
+}
+
+
 def ensure_gold_tables(spark: SparkSession, settings: Settings) -> GoldTables:
     """Create (if missing) and register every table the gold stream writes."""
     tables = GoldTables.from_settings(settings)
-    register = settings.lakehouse.register_tables
-    merged = MERGED_PROPERTIES
-    for ref, schema, partition_by, properties, comment in [
-        (tables.user_profile, profiles.USER_PROFILE_SCHEMA, (), merged, "User 360: one row per stitched person, with RFM"),
-        (tables.product_metrics, products.PRODUCT_METRICS_SCHEMA, ("event_date",), None,
-         "Views, adds, orders, units and revenue per product per hour"),
-        (tables.user_activity, activity.USER_ACTIVITY_SCHEMA, (), merged,
-         "Marketing report: clicks and purchases per person per event-time hour"),
-        (tables.funnel_daily, daily.FUNNEL_DAILY_SCHEMA, (), None,
-         "Default e-commerce funnel by day, channel and device"),
-    ]:
-        ensure_delta_table(spark, ref, schema, partition_by=partition_by, properties=properties, register=register,
-                           comment=comment)
+    for ref, (schema, partition_by, properties, comment) in zip(tables.written(), GOLD_LAYOUT.values(), strict=True):
+        ensure_delta_table(spark, ref, schema, partition_by=partition_by, properties=properties,
+                           register=settings.lakehouse.register_tables, comment=comment)
     ensure_metrics_table(spark, settings)
     return tables
 
