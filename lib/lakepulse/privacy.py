@@ -141,6 +141,18 @@ def _may_hold_email(text: Column) -> Column:
     return text.contains("@") | text.contains("%40")
 
 
+def _may_hold_keys(text: Column, keys: Sequence[str]) -> Column:
+    """A byte search: true for every text holding a member ``"key":`` of ``keys`` as the regexes
+    match them (case-insensitive, ASCII only, like Java's ``(?i)``); most texts hold none, and
+    those skip the regex. ``key"`` is searched for in the lower-cased text."""
+    needles = sorted({key.lower() + '"' for key in keys}, key=len)
+    # A needle that contains a shorter one adds nothing ("client_ip" holds "ip").
+    needles = [n for i, n in enumerate(needles) if not any(shorter in n for shorter in needles[:i])]
+    lowered = F.lower(text)
+    return functools.reduce(lambda either, needle: either | lowered.contains(needle),
+                            needles[1:], lowered.contains(needles[0]))
+
+
 def _member_pattern(keys: Sequence[str]) -> str:
     # group 1: '"key":' ; group 2: a string value not hashed yet ; group 3: a number value.
     return (
@@ -158,7 +170,7 @@ def _hash_members(json_text: Column, keys: Sequence[str], salt: str) -> Column:
             F.concat(F.regexp_extract(member, pattern, 1), F.lit('"'), hash_identifier(value, salt), F.lit('"'))
         )
 
-    return _replace_matches(json_text, pattern, hashed)
+    return _replace_matches(json_text, pattern, hashed, hint=_may_hold_keys(json_text, keys))
 
 
 def hash_json_fields(json_text: Column, keys: Sequence[str], salt: str, *, within: str | None = None) -> Column:
@@ -186,6 +198,7 @@ def hash_json_fields(json_text: Column, keys: Sequence[str], salt: str, *, withi
         lambda member: F.concat(
             F.regexp_extract(member, scope, 1), _hash_members(F.regexp_extract(member, scope, 2), keys, salt)
         ),
+        hint=_may_hold_keys(json_text, [within]),
     )
 
 
@@ -236,7 +249,10 @@ def truncate_json_ips(json_text: Column) -> Column:
     network = _OCTET + r"\." + _OCTET + r"\." + _OCTET
     # IPv4 values, the usual case, in one compiled regex replace; then the rest (IPv6, not an IP)
     # member by member. A truncated IPv4 address truncates to itself, so the second step skips it.
-    ipv4 = F.regexp_replace(json_text, member + '"(' + network + r")\." + _OCTET + '"', '$1"$2.0"')
+    # Both steps only change values, so one search for the keys serves both.
+    has_key = _may_hold_keys(json_text, IP_KEYS)
+    ipv4 = F.when(has_key, F.regexp_replace(json_text, member + '"(' + network + r")\." + _OCTET + '"', '$1"$2.0"')
+                  ).otherwise(json_text)
     pattern = member + '"(?!' + network + r'\.0")([^"\\]*+)"'
     return _replace_matches(
         ipv4, pattern,
@@ -245,6 +261,7 @@ def truncate_json_ips(json_text: Column) -> Column:
             F.coalesce(F.concat(F.lit('"'), truncate_ip(F.regexp_extract(found, pattern, 2)), F.lit('"')),
                        F.lit("null")),
         ),
+        hint=has_key,
     )
 
 

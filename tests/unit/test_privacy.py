@@ -178,6 +178,25 @@ def test_truncate_json_ips_treats_every_value_as_truncate_ip_does(spark):
     assert all(r.twice == r.text for r in rows)
 
 
+def test_json_keys_are_found_in_any_case_and_texts_without_them_are_left_alone(spark):
+    # Texts are searched for the keys before the regexes run: upper-case keys must still be found.
+    texts = spark.createDataFrame([
+        ('{"IP_ADDRESS":"203.0.113.77","x":{"ClientIP":"198.51.100.9"}}', '{"TRAITS":{"LastName":"Lee"}}'),
+        ('{"tip":"203.0.113.77","zip":"75001"}', '{"traits_count":2,"library":{"name":"Lee"}}'),
+    ], "ips string, context string")
+
+    rows = texts.select(
+        truncate_json_ips(F.col("ips")).alias("ips"),
+        hash_json_fields(F.col("context"), DIRECT_IDENTIFIER_KEYS, SALT, within="traits").alias("context"),
+    ).collect()
+
+    assert rows[0] == Row(ips='{"IP_ADDRESS":"203.0.113.0","x":{"ClientIP":"198.51.100.0"}}',
+                          context=f'{{"TRAITS":{{"LastName":"{h("Lee")}"}}}}')
+    # "tip" and "zip" are not IP keys, "traits_count" holds no object and "library" is not traits.
+    assert rows[1] == Row(ips='{"tip":"203.0.113.77","zip":"75001"}',
+                          context='{"traits_count":2,"library":{"name":"Lee"}}')
+
+
 # --- the silver transform -------------------------------------------------------------------------
 SILVER_SCHEMA = (
     "message_id string, type string, event string, anonymous_id string, user_id string, previous_id string, "
