@@ -142,6 +142,8 @@ class SilverBatchWriter:
             if n_quarantined else None,
         )
         rows_out = summary["rows_out"]
+        if rows_out:
+            self.max_event_time = max(filter(None, [self.max_event_time, summary["max_event_time"]]))
 
         latency = summary["latency"] or [None, None, None]
         metrics_row = (
@@ -172,7 +174,6 @@ class SilverBatchWriter:
             # Identity links come from the batch's own rows: merged beside the events append.
             in_parallel(self.spark, events_then_sessions,
                         (lambda: self._update_identity(new_events)) if summary["identity_links"] else None)
-            self.max_event_time = max(filter(None, [self.max_event_time, summary["max_event_time"]]))
         return summary
 
     def _not_yet_in_silver(self, accepted: DataFrame, dates: list) -> DataFrame:
