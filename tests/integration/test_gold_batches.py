@@ -219,3 +219,24 @@ def test_gold_tables_read_with_delta_rs_and_duckdb(gold):
     assert con.execute("SELECT sum(revenue), sum(units) FROM products").fetchone() == (80.0, 2)
     assert con.execute("SELECT step, converted FROM funnel ORDER BY step").fetchall() == [(1, 1), (2, 1), (3, 0), (4, 0)]
     assert con.execute("SELECT sum(clicks), sum(purchases) FROM activity").fetchone() == (4, 2)
+
+
+def test_events_of_finds_the_peoples_events_on_every_date_they_have_any(spark, tmp_path):
+    from lakepulse.gold.job import _events_of
+
+    path = str(tmp_path / "events")
+    rows = [  # message, anonymous id, user id, date
+        ("m1", "a1", None, date(2026, 3, 1)), ("m2", "a1", "u1", date(2026, 3, 2)),
+        ("m3", "a2", None, date(2026, 3, 3)),   # u1's other device, on a date with no u1 or a1 event
+        ("m4", "a3", None, date(2026, 3, 1)), ("m5", "a3", None, date(2026, 3, 4)),  # someone else
+        ("m6", None, "u9", date(2026, 3, 2)),
+    ]
+    (spark.createDataFrame(rows, "message_id string, anonymous_id string, user_id string, event_date date")
+     .write.format("delta").partitionBy("event_date").save(path))
+    silver = spark.read.format("delta").load(path)
+    identity = spark.createDataFrame([("a1", "u1"), ("a2", "u1"), ("a3", None)], "anonymous_id string, user_id string")
+    found = lambda people: sorted(r.message_id for r in _events_of(silver, identity, people).collect())  # noqa: E731
+    assert found(["u1"]) == ["m1", "m2", "m3"]
+    assert found(["u1", "u9"]) == ["m1", "m2", "m3", "m6"]
+    assert found(["a3"]) == ["m4", "m5"]
+    assert found([]) == []

@@ -168,3 +168,22 @@ def test_identity_merge_sql_names_target_and_source():
     statement = identity_merge_sql("silver.identity_map", "identity_batch")
     assert statement.startswith("MERGE INTO silver.identity_map AS t\nUSING identity_batch AS s\n")
     assert "ON t.anonymous_id = s.anonymous_id" in statement
+
+
+def test_identity_of_picks_the_rows_of_the_ids_by_anonymous_or_user_id(spark):
+    from lakepulse.gold.prep import identity_of
+
+    identity = spark.createDataFrame([
+        identity_row("a1", "u1", (10, 0), (10, 5), 1),
+        identity_row("a2", "u1", (11, 0), (11, 0), 1),   # u1's second device
+        identity_row("a3", "u3", (12, 0), (12, 0), 2),
+        identity_row("a4", "u4", (13, 0), (13, 0), 1),
+    ], IDENTITY_MAP_SCHEMA)
+    # u1 by user id (both devices), a4 by anonymous id; None and an unknown id match nothing.
+    assert_rows(identity_of(identity, ["u1", "a4", None, "nobody"]), [
+        identity_row("a1", "u1", (10, 0), (10, 5), 1),
+        identity_row("a2", "u1", (11, 0), (11, 0), 1),
+        identity_row("a4", "u4", (13, 0), (13, 0), 1),
+    ])
+    assert identity_of(identity, []).count() == 0
+    assert identity_of(identity, [None]).count() == 0

@@ -200,13 +200,16 @@ class GoldBatchWriter:
         links = checkpoint(identity_map.latest_identity(identity_map.identity_links(batch)))
         relinked = links.select("anonymous_id")
         touched = self._touched_people(batch, identity_before, links, checkpoint)
+        touched_ids = _values(touched)
 
-        def identity_for(ids: DataFrame) -> DataFrame:
-            """The map's rows of ``ids`` (and of the anonymous ids the batch links), with the batch's links."""
-            return _identity_of(identity_before, links, ids.union(relinked))
+        def identity_of_devices(devices: DataFrame) -> DataFrame:
+            """The map's rows of the anonymous ids ``devices`` (and of those the batch links), with the batch's links."""
+            return identity_map.merge_identity(identity_before.join(devices.union(relinked), "anonymous_id", "left_semi"),
+                                               links)
 
-        identity = checkpoint(identity_for(touched))
-        people_events = checkpoint(prep.stitch(_events_of(silver, identity, touched), identity)
+        # touched holds every anonymous id the batch links: their rows take the batch's links.
+        identity = checkpoint(identity_map.merge_identity(prep.identity_of(identity_before, touched_ids), links))
+        people_events = checkpoint(prep.stitch(_events_of(silver, identity, touched_ids), identity)
                                    .join(touched, "person_id", "left_semi").transform(prep.with_counted_orders))
         people = touched.select(F.col("person_id").alias("user_id"))
 
@@ -223,7 +226,7 @@ class GoldBatchWriter:
         def funnels() -> None:
             relinked_days = {row[0] for row in people_events.join(relinked, "anonymous_id", "left_semi")
                              .select("event_date").distinct().collect()}
-            self._write_funnels(silver, identity_for, set(info["dates"]) | relinked_days, batch_id)
+            self._write_funnels(silver, identity_of_devices, set(info["dates"]) | relinked_days, batch_id)
 
         # Four tables, no two writes to the same one: side by side (see in_parallel).
         in_parallel(spark, people_tables, lambda: self._write_products(silver, info["product_dates"], batch_id), funnels)
@@ -243,7 +246,7 @@ class GoldBatchWriter:
         events, every anonymous id the batch ``links`` and the user each was linked to before."""
         linked = links.select("anonymous_id")
         # The map's rows of the batch's anonymous ids and of the ids it links, as they were before it.
-        rows = checkpoint(prep.identity_of(before, batch.select("anonymous_id").union(linked)))
+        rows = checkpoint(prep.identity_of(before, _values(batch.select("anonymous_id").union(linked))))
         previous_user = rows.join(linked, "anonymous_id", "left_semi").select(F.col("user_id").alias("person_id"))
         touched = (
             prep.stitch(batch, identity_map.merge_identity(rows, links)).select("person_id")
@@ -282,11 +285,11 @@ class GoldBatchWriter:
         overwrite_once(products.product_metrics(events), self.tables.product_metrics, GOLD_QUERY, batch_id,
                        where=dates_in("event_date", dates))
 
-    def _write_funnels(self, silver: DataFrame, identity_for: Callable[[DataFrame], DataFrame], event_days: set[date],
-                       batch_id: int) -> None:
+    def _write_funnels(self, silver: DataFrame, identity_of_devices: Callable[[DataFrame], DataFrame],
+                       event_days: set[date], batch_id: int) -> None:
         """Recompute the funnel days ``event_days`` can change: a funnel is dated by its first step,
-        so events of day d change the funnels of d and of the window's days before it. ``identity_for``:
-        the identity map's rows of some ids (here, the anonymous ids of those days' events)."""
+        so events of day d change the funnels of d and of the window's days before it.
+        ``identity_of_devices``: the identity map's rows of some anonymous ids (here, of those days' events)."""
         if not event_days:
             return
         window_days = -(-self.settings.gold.funnel_window_seconds // 86_400)
@@ -294,7 +297,7 @@ class GoldBatchWriter:
         # Context: the window after each day (conversions) and the day before (sessions' starts).
         context = sorted({day + timedelta(days=offset) for day in days for offset in range(-1, window_days + 1)})
         context_events = silver.where(F.col("event_date").isin(context))
-        events = prep.funnel_events(context_events, identity_for(context_events.select("anonymous_id")),
+        events = prep.funnel_events(context_events, identity_of_devices(context_events.select("anonymous_id")),
                                     self.settings.silver.session_gap_seconds)
         rows = daily.funnel_daily(events, self.settings.gold.funnel_window_seconds).where(F.col("day").isin(sorted(days)))
         overwrite_once(rows, self.tables.funnel_daily, GOLD_QUERY, batch_id, where=dates_in("day", days))
@@ -321,20 +324,26 @@ class GoldBatchWriter:
              .execute())
 
 
-def _identity_of(before: DataFrame, links: DataFrame, ids: DataFrame) -> DataFrame:
-    """The rows of the identity map (``before`` the batch, plus the batch's ``links``) whose
-    anonymous or user id is one of ``ids`` (a small set that includes every anonymous id the batch
-    links): picked out of ``before`` first, so the links merge into a few rows, not the map."""
-    return identity_map.merge_identity(prep.identity_of(before, ids), links)
+def _values(frame: DataFrame) -> list:
+    """The distinct non-null values of ``frame``'s one column, on the driver (a micro-batch's ids)."""
+    column = F.col(frame.columns[0])
+    return [row[0] for row in frame.where(column.isNotNull()).distinct().collect()]
 
 
-def _events_of(silver: DataFrame, identity: DataFrame, touched: DataFrame) -> DataFrame:
-    """The silver events that may be the ``touched`` people's (``person_id``): those carrying one of
-    their ids, or of the devices the identity map gives them, as user or anonymous id. A superset
-    found with a hash lookup per row, so the stitch after it joins those rows, not all of silver."""
-    mapped = identity.join(touched, identity["user_id"] == touched["person_id"], "left_semi")
-    ids = sorted({row[0] for row in touched.select("person_id").union(mapped.select("anonymous_id")).collect()})
-    return silver.where(one_of(F.col("user_id"), ids) | one_of(F.col("anonymous_id"), ids))
+def _events_of(silver: DataFrame, identity: DataFrame, person_ids: list[str]) -> DataFrame:
+    """The silver events that may be the people's ``person_ids``: those carrying one of their
+    ids, or of the devices the identity map gives them, as user or anonymous id. A superset found
+    with a hash lookup per row, so the stitch after it joins those rows, not all of silver.
+
+    Looked up in two steps: the event dates that hold any of those ids, reading only the two id
+    columns, then every column of those dates' partitions. Parquet decodes every column of the
+    rows it scans before the filter drops them, so in one step a lookup would decode all of silver
+    (measured at 20,000,000 rows, 3,148 ids: 10.1 s for every column, 3.0 s for the two)."""
+    devices = _values(identity.where(one_of(F.col("user_id"), person_ids)).select("anonymous_id"))
+    ids = sorted(set(person_ids) | set(devices))
+    theirs = one_of(F.col("user_id"), ids) | one_of(F.col("anonymous_id"), ids)
+    dates = _values(silver.where(theirs).select("event_date"))
+    return silver.where(F.col("event_date").isin(dates) & theirs)
 
 
 def people_profiles(people_events: DataFrame, identity: DataFrame, gap_seconds: int,

@@ -129,10 +129,15 @@ def replace_rows(
     spark = rows.sparkSession
     columns = rows.columns
     update = list(update) if update is not None else [c for c in columns if c not in keys]
-    target = spark.read.format("delta").load(ref.path)
-    # scope and rows are a batch's (small): broadcast, so the target is scanned once, not shuffled.
-    stale = (target.join(F.broadcast(scope), list(scope.columns), "left_semi").select(*keys)
-             .join(rows.select(*keys), list(keys), "left_anti"))
+    if set(scope.columns) == set(keys):
+        # The scope is a set of keys: the stale ones are those not in rows (deleting a key the
+        # table does not hold does nothing), found without reading the target.
+        stale = scope.select(*keys).distinct().join(rows.select(*keys), list(keys), "left_anti")
+    else:
+        target = spark.read.format("delta").load(ref.path)
+        # scope and rows are a batch's (small): broadcast, so the target is scanned once, not shuffled.
+        stale = (target.join(F.broadcast(scope), list(scope.columns), "left_semi").select(*keys)
+                 .join(rows.select(*keys), list(keys), "left_anti"))
     source = (rows.withColumn("_delete", F.lit(False))
               .unionByName(stale.withColumn("_delete", F.lit(True)), allowMissingColumns=True))
     on = " AND ".join(f"t.`{k}` = s.`{k}`" for k in keys)
