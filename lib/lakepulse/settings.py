@@ -162,6 +162,8 @@ class GoldSettings:
     product_metrics_table: str = "gold.product_metrics"
     user_activity_table: str = "gold.user_activity_hourly"
     funnel_daily_table: str = "gold.funnel_daily"
+    # Each person's best funnel attempt per day: funnel_daily is summed from it for the days a batch changes.
+    funnel_attempts_table: str = "gold.funnel_attempts"
     # Closed (user, hour) windows of user_activity_hourly are published here as JSON.
     reports_topic: str = "lakepulse.marketing_reports"
     # A window closes when the latest event time seen passes its end by this much (the watermark).
@@ -420,7 +422,8 @@ def _validate(s: Settings, source: str, origins: dict[str, str]) -> None:
         fail("bronze.trigger", f"must be available_now or an interval like '10 seconds', got {s.bronze.trigger!r}")
     for name in ("bronze.table", "silver.events_table", "silver.quarantine_table", "silver.identity_table",
                  "silver.sessions_table", "silver.metrics_table", "gold.user_profile_table",
-                 "gold.product_metrics_table", "gold.user_activity_table", "gold.funnel_daily_table"):
+                 "gold.product_metrics_table", "gold.user_activity_table", "gold.funnel_daily_table",
+                 "gold.funnel_attempts_table"):
         section, key = name.split(".")
         value = getattr(getattr(s, section), key)
         if not re.match(r"^\w+\.\w+$", value):

@@ -147,6 +147,10 @@ def test_stitching_moves_earlier_activity_to_the_identified_user(spark, gold):
                for r in read(tables.product_metrics).collect()}
     assert metrics == {("p1", 10): (1, 1, 0, 0, 0.0), ("p2", 10): (1, 0, 1, 1, 50.0), ("p3", 12): (0, 0, 1, 1, 30.0)}
 
+    # funnel_attempts: a1's attempt moved to u1 (a1's row is gone); funnel_daily is summed from it.
+    attempts = [(r.person_id, r.day, r.start_time, r.channel, r.device, r.step_times, r.reached)
+                for r in read(tables.funnel_attempts).collect()]
+    assert attempts == [("u1", DAY, _at(10, 5), "paid_search", "desktop", [_at(10, 5), _at(10, 6), None, None], 2)]
     funnel = sorted((r.day, r.channel, r.device, r.step, r.entered, r.converted, r.drop_off)
                     for r in read(tables.funnel_daily).collect())
     # u1's best attempt of the day starts with a1's view at 10:05 (paid search, desktop).
@@ -175,6 +179,22 @@ def test_the_same_batch_twice_changes_nothing(spark, gold):
     # Nor does it leave its checkpoints' blocks behind in the heap.
     assert cached_rdds(spark, since=blocks) == {}
     assert len(read_topic(gold["bootstrap"], gold["reports"])) == 1
+
+
+def test_a_writer_started_on_gold_without_funnel_attempts_rebuilds_them_from_silver(spark, gold):
+    gold["apply_all"]()
+    tables = gold["tables"]
+    # As gold tables built before funnel_attempts existed: funnel_daily has rows, the attempts none.
+    spark.sql(f"DELETE FROM delta.`{tables.funnel_attempts.path}`")
+    GoldBatchWriter(spark, gold["settings"], tables)
+    attempts = [(r.person_id, r.day, r.start_time, r.channel, r.device, r.reached)
+                for r in gold["read"](tables.funnel_attempts).collect()]
+    assert attempts == [("u1", DAY, _at(10, 5), "paid_search", "desktop", 2)]
+    # Once there are attempts, a new writer leaves them alone.
+    version = spark.sql(f"DESCRIBE HISTORY delta.`{tables.funnel_attempts.path}`").agg(F.max("version")).first()[0]
+    GoldBatchWriter(spark, gold["settings"], tables)
+    assert spark.sql(f"DESCRIBE HISTORY delta.`{tables.funnel_attempts.path}`").agg(F.max("version")).first()[0] \
+        == version
 
 
 def test_gold_compacts_the_tables_it_writes_every_n_batches(spark, gold):

@@ -6,9 +6,17 @@ once per day their funnel starts, by their best attempt of that day. ``channel``
 channel of the session the attempt started in and ``device`` the device type of its first event
 (both first touch).
 
+The gold job keeps the counted attempts themselves in ``gold.funnel_attempts`` (one row per person
+per day their funnel starts): a micro-batch recomputes the attempts of the people it touches, and
+the days it changes are summed again from that table (:func:`funnel_daily_of_attempts`), so a
+batch costs its people, not every event of the days it touches.
+
 Example::
 
     rows = funnel_daily(stitched_events_with_sessions, window_seconds=86_400)
+    # the same, in two steps:
+    attempts = funnel_attempts(stitched_events_with_sessions, window_seconds=86_400)
+    rows = funnel_daily_of_attempts(attempts, window_seconds=86_400)
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ from __future__ import annotations
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import (
+    ArrayType,
     DateType,
     DoubleType,
     IntegerType,
@@ -44,6 +53,16 @@ FUNNEL_DAILY_SCHEMA = StructType([
     StructField("p90_seconds_to_convert", DoubleType()),
     StructField("updated_at", TimestampType(), False),
 ])
+FUNNEL_ATTEMPTS_SCHEMA = StructType([
+    StructField("person_id", StringType(), False),
+    StructField("day", DateType(), False),              # UTC day of the attempt's first step
+    StructField("start_time", TimestampType(), False),
+    StructField("channel", StringType(), False),
+    StructField("device", StringType(), False),
+    StructField("step_times", ArrayType(TimestampType())),  # one per step, null where not reached
+    StructField("reached", IntegerType(), False),
+    StructField("updated_at", TimestampType(), False),
+])
 DEFAULT_STEPS = (PRODUCT_VIEWED, PRODUCT_ADDED, CHECKOUT_STARTED, ORDER_COMPLETED)
 
 
@@ -55,16 +74,26 @@ def default_funnel(window_seconds: int = 86_400, breakdown: tuple[str, ...] = ("
     )
 
 
-def funnel_daily(events: DataFrame, window_seconds: int = 86_400) -> DataFrame:
-    """Stitched events with ``channel`` (their session's) and ``device`` → funnel_daily rows."""
+def funnel_attempts(events: DataFrame, window_seconds: int = 86_400) -> DataFrame:
+    """Stitched events with ``channel`` (their session's) and ``device`` → funnel_attempts rows: one
+    per person per UTC day their funnel starts, their best attempt of that day."""
     spec = default_funnel(window_seconds)
-    attempts = funnel.attempts(events, spec, per_day=True)
-    steps = funnel.summarize(attempts, spec, by=("day",))
-    return steps.select(
-        "day",
-        F.coalesce("channel", F.lit("unknown")).alias("channel"),
-        F.coalesce("device", F.lit("unknown")).alias("device"),
-        *[F.col(f.name).cast(f.dataType) for f in FUNNEL_DAILY_SCHEMA.fields
-          if f.name not in ("day", "channel", "device", "updated_at")],
+    return funnel.attempts(events, spec, per_day=True).select(
+        *[F.coalesce(F.col(f.name), F.lit("unknown")).alias(f.name) if f.name in spec.breakdown
+          else F.col(f.name).cast(f.dataType) for f in FUNNEL_ATTEMPTS_SCHEMA.fields if f.name != "updated_at"],
         F.current_timestamp().alias("updated_at"),
     )
+
+
+def funnel_daily_of_attempts(attempts: DataFrame, window_seconds: int = 86_400) -> DataFrame:
+    """funnel_attempts rows (every person's, of the days wanted) → funnel_daily rows of those days."""
+    steps = funnel.summarize(attempts, default_funnel(window_seconds), by=("day",))
+    return steps.select(
+        *[F.col(f.name).cast(f.dataType) for f in FUNNEL_DAILY_SCHEMA.fields if f.name != "updated_at"],
+        F.current_timestamp().alias("updated_at"),
+    )
+
+
+def funnel_daily(events: DataFrame, window_seconds: int = 86_400) -> DataFrame:
+    """Stitched events with ``channel`` (their session's) and ``device`` → funnel_daily rows."""
+    return funnel_daily_of_attempts(funnel_attempts(events, window_seconds), window_seconds)

@@ -1,5 +1,6 @@
 """The build_gold stream: silver.events → gold.user_profile, gold.product_metrics,
-gold.user_activity_hourly, gold.funnel_daily, the marketing reports topic and ops.pipeline_metrics.
+gold.user_activity_hourly, gold.funnel_attempts, gold.funnel_daily, the marketing reports topic and
+ops.pipeline_metrics.
 
 Each micro-batch of new silver events is a *notice of change*: the gold rows it affects are
 recomputed from silver (the source of truth) and replaced, never incremented. That is what makes
@@ -20,8 +21,10 @@ map apply retroactively. Per batch:
 4. ``user_activity_hourly``: the touched people's hourly windows, merged (published flags kept);
 5. ``product_metrics``: every product in the days the batch has product or order events in
    (those date partitions are replaced);
-6. ``funnel_daily``: the days the batch has events in, the days before them (a funnel started
-   yesterday may convert today) and the days of re-linked anonymous ids' events (replaced by day);
+6. ``funnel_attempts``: the touched people's best attempt per day, recomputed from their events, for
+   the days the batch has events in, the days before them (a funnel started yesterday may convert
+   today) and the days of re-linked anonymous ids' events; those days of ``funnel_daily`` are then
+   summed again from every person's attempts (both replaced by day);
 7. publish closed, not yet published activity windows to the reports topic;
 8. one metrics row (latency from event time to gold).
 
@@ -37,7 +40,6 @@ Example::
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
@@ -122,6 +124,7 @@ class GoldTables:
     product_metrics: TableRef
     user_activity: TableRef
     funnel_daily: TableRef
+    funnel_attempts: TableRef
     metrics: TableRef
 
     def written(self) -> list[TableRef]:
@@ -133,7 +136,8 @@ class GoldTables:
         g = settings.gold
         return cls(*(table_ref(settings, name) for name in (
             settings.silver.events_table, settings.silver.identity_table, g.user_profile_table,
-            g.product_metrics_table, g.user_activity_table, g.funnel_daily_table, settings.silver.metrics_table)))
+            g.product_metrics_table, g.user_activity_table, g.funnel_daily_table, g.funnel_attempts_table,
+            settings.silver.metrics_table)))
 
 
 # The tables the gold stream writes: field of GoldTables → schema, partition columns, properties, comment.
@@ -145,6 +149,8 @@ GOLD_LAYOUT = {
     "user_activity": (activity.USER_ACTIVITY_SCHEMA, (), MERGED_PROPERTIES,
                       "Marketing report: clicks and purchases per person per event-time hour"),
     "funnel_daily": (daily.FUNNEL_DAILY_SCHEMA, (), None, "Default e-commerce funnel by day, channel and device"),
+    "funnel_attempts": (daily.FUNNEL_ATTEMPTS_SCHEMA, ("day",), None,
+                        "Each person's best default-funnel attempt per day it starts (funnel_daily sums them)"),
 }
 
 
@@ -170,6 +176,19 @@ class GoldBatchWriter:
             self._read(spark, tables.metrics).where(F.col("query") == GOLD_QUERY).agg(F.max("max_event_time")).first()[0]
         )
         self.rfm = RfmState.load(spark, tables.user_profile)
+        self._backfill_funnel_attempts(spark)
+
+    def _backfill_funnel_attempts(self, spark: SparkSession) -> None:
+        """Gold tables built before funnel_attempts existed: every person's attempts from silver,
+        once, so that the days a batch sums again count everyone (a batch recomputes only its people)."""
+        if (not self._read(spark, self.tables.funnel_attempts).isEmpty()
+                or self._read(spark, self.tables.funnel_daily).isEmpty()):
+            return
+        events = prep.funnel_events(self._read(spark, self.tables.events),
+                                    prep.current_identity(self._read(spark, self.tables.identity)),
+                                    self.settings.silver.session_gap_seconds)
+        (daily.funnel_attempts(events, self.settings.gold.funnel_window_seconds)
+         .write.format("delta").mode("append").save(self.tables.funnel_attempts.path))
 
     def _read(self, spark: SparkSession, ref: TableRef) -> DataFrame:
         return spark.read.format("delta").load(ref.path)
@@ -202,11 +221,6 @@ class GoldBatchWriter:
         touched = self._touched_people(batch, identity_before, links, checkpoint)
         touched_ids = _values(touched)
 
-        def identity_of_devices(devices: DataFrame) -> DataFrame:
-            """The map's rows of the anonymous ids ``devices`` (and of those the batch links), with the batch's links."""
-            return identity_map.merge_identity(identity_before.join(devices.union(relinked), "anonymous_id", "left_semi"),
-                                               links)
-
         # touched holds every anonymous id the batch links: their rows take the batch's links.
         identity = checkpoint(identity_map.merge_identity(prep.identity_of(identity_before, touched_ids), links))
         people_events = checkpoint(prep.stitch(_events_of(silver, identity, touched_ids), identity)
@@ -226,7 +240,7 @@ class GoldBatchWriter:
         def funnels() -> None:
             relinked_days = {row[0] for row in people_events.join(relinked, "anonymous_id", "left_semi")
                              .select("event_date").distinct().collect()}
-            self._write_funnels(silver, identity_of_devices, set(info["dates"]) | relinked_days, batch_id)
+            self._write_funnels(people_events, touched, set(info["dates"]) | relinked_days, batch_id, checkpoint)
 
         # Four tables, no two writes to the same one: side by side (see in_parallel).
         in_parallel(spark, people_tables, lambda: self._write_products(silver, info["product_dates"], batch_id), funnels)
@@ -285,22 +299,28 @@ class GoldBatchWriter:
         overwrite_once(products.product_metrics(events), self.tables.product_metrics, GOLD_QUERY, batch_id,
                        where=dates_in("event_date", dates))
 
-    def _write_funnels(self, silver: DataFrame, identity_of_devices: Callable[[DataFrame], DataFrame],
-                       event_days: set[date], batch_id: int) -> None:
-        """Recompute the funnel days ``event_days`` can change: a funnel is dated by its first step,
-        so events of day d change the funnels of d and of the window's days before it.
-        ``identity_of_devices``: the identity map's rows of some anonymous ids (here, of those days' events)."""
+    def _write_funnels(self, people_events: DataFrame, touched: DataFrame, event_days: set[date], batch_id: int,
+                       checkpoint: BatchCheckpoints) -> None:
+        """Recompute the funnel attempts of the ``touched`` people (``person_id``) on the days
+        ``event_days`` can change, from their ``people_events``, and sum those days of funnel_daily
+        again from every person's attempts. A funnel is dated by its first step, so events of day d
+        change the attempts of d and of the window's days before it."""
         if not event_days:
             return
-        window_days = -(-self.settings.gold.funnel_window_seconds // 86_400)
-        days = {day - timedelta(days=back) for day in event_days for back in range(window_days + 1)}
-        # Context: the window after each day (conversions) and the day before (sessions' starts).
-        context = sorted({day + timedelta(days=offset) for day in days for offset in range(-1, window_days + 1)})
-        context_events = silver.where(F.col("event_date").isin(context))
-        events = prep.funnel_events(context_events, identity_of_devices(context_events.select("anonymous_id")),
-                                    self.settings.silver.session_gap_seconds)
-        rows = daily.funnel_daily(events, self.settings.gold.funnel_window_seconds).where(F.col("day").isin(sorted(days)))
-        overwrite_once(rows, self.tables.funnel_daily, GOLD_QUERY, batch_id, where=dates_in("day", days))
+        window = self.settings.gold.funnel_window_seconds
+        window_days = -(-window // 86_400)
+        days = sorted({day - timedelta(days=back) for day in event_days for back in range(window_days + 1)})
+        fresh = (daily.funnel_attempts(prep.with_session_and_device(people_events, self.settings.silver.session_gap_seconds),
+                                       window)
+                 .where(F.col("day").isin(days)))
+        others = (self._read(people_events.sparkSession, self.tables.funnel_attempts).where(F.col("day").isin(days))
+                  .join(F.broadcast(touched), "person_id", "left_anti"))
+        # Materialised before its own table is overwritten, and read twice (both writes).
+        attempts = checkpoint(others.unionByName(fresh))
+        in_days = dates_in("day", days)
+        overwrite_once(attempts, self.tables.funnel_attempts, GOLD_QUERY, batch_id, where=in_days)
+        overwrite_once(daily.funnel_daily_of_attempts(attempts, window), self.tables.funnel_daily, GOLD_QUERY, batch_id,
+                       where=in_days)
 
     def _publish_closed_windows(self, spark: SparkSession, watermark: datetime, batch_id: int,
                                 checkpoint: BatchCheckpoints) -> None:

@@ -121,8 +121,10 @@ def funnel_events(events: DataFrame, identity: DataFrame, gap_seconds: int = ses
     """Silver events ready for :mod:`lakepulse.gold.funnel`: stitched to people, each with its
     session (``session_key``, the session's marketing ``channel``) and its ``device`` type — what
     the gold job, the live funnel report and the notebooks all count."""
-    return (
-        stitch(events, identity)
-        .transform(lambda stitched: sessions.session_events(stitched, gap_seconds))
-        .withColumn("device", device_type())
-    )
+    return with_session_and_device(stitch(events, identity), gap_seconds)
+
+
+def with_session_and_device(stitched: DataFrame, gap_seconds: int = sessions.DEFAULT_GAP_SECONDS) -> DataFrame:
+    """Stitched events with their session's ``session_key``, ``channel`` and ``session_start`` and
+    their ``device`` type (:func:`funnel_events` without the stitch, for events already stitched)."""
+    return sessions.session_events(stitched, gap_seconds).withColumn("device", device_type())
