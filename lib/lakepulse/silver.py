@@ -53,10 +53,22 @@ def quarantine_rows(checked: DataFrame, batch_id: int) -> DataFrame:
     )
 
 
-def first_per_message(accepted: DataFrame) -> DataFrame:
-    """One row per message_id: the earliest Kafka record (topic, partition, offset) wins."""
-    order = Window.partitionBy("message_id").orderBy("topic", "partition", "offset")
-    return accepted.withColumn("_n", F.row_number().over(order)).where("_n = 1").drop("_n")
+def new_messages(accepted: DataFrame, seen: DataFrame | None = None) -> DataFrame:
+    """One row per message_id of ``accepted`` that ``seen`` (a ``message_id`` column, e.g. silver's
+    recent ids) does not hold: the earliest Kafka record (topic, partition, offset) of each.
+
+    ``accepted`` rows are Kafka records, one per (topic, partition, offset), as in bronze. Only their
+    keys are shuffled: the records to drop (later repeats, messages already seen: a micro-batch's
+    few) are found from the message ids and coordinates, then dropped from the wide rows with a
+    broadcast anti join, so a batch's JSON texts never cross a shuffle.
+    """
+    coordinates = ["topic", "partition", "offset"]
+    keys = accepted.select("message_id", *coordinates)
+    earliest_first = Window.partitionBy("message_id").orderBy(*coordinates)
+    dropped = keys.withColumn("_n", F.row_number().over(earliest_first)).where("_n > 1").select(*coordinates)
+    if seen is not None:
+        dropped = dropped.unionByName(keys.join(seen.select("message_id"), "message_id", "left_semi").select(*coordinates))
+    return accepted.join(F.broadcast(dropped), coordinates, "left_anti").select(*accepted.columns)
 
 
 def silver_rows(accepted: DataFrame, salt: str, late_before: Column) -> DataFrame:

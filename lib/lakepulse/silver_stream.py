@@ -5,9 +5,10 @@ Per batch, in this order:
 
 1. validate every bronze row against the contract (rules and their modes from settings);
 2. append rejected rows to the quarantine;
-3. keep the first record per messageId, then drop messageIds silver already holds from the
-   last ``dedup_horizon_hours`` of ingestion (an anti-join that only reads the recent files of the
-   partitions the batch touches, so state stays bounded by the horizon);
+3. keep the first record per messageId, and drop messageIds silver already holds from the last
+   ``dedup_horizon_hours`` of ingestion (only the recent files of the partitions the batch touches
+   are read, so state stays bounded by the horizon); both found from the ids and Kafka coordinates
+   alone (:func:`~lakepulse.silver.new_messages`);
 4. append the new events (flagged late when older than the watermark);
 5. merge identity links and recompute the sessions of the devices the batch touched;
 6. append one metrics row: rows in = silver + quarantined + duplicates dropped.
@@ -44,7 +45,7 @@ from lakepulse.io.delta import (
 )
 from lakepulse.metrics import METRICS_SCHEMA, ensure_metrics_table
 from lakepulse.settings import Settings, privacy_salt
-from lakepulse.silver import first_per_message, quarantine_rows, silver_rows, validate
+from lakepulse.silver import new_messages, quarantine_rows, silver_rows, validate
 from lakepulse.spark import BatchCheckpoints, in_parallel, one_of
 from lakepulse.tables import TableRef, checkpoint_path, table_ref
 
@@ -161,7 +162,7 @@ class SilverBatchWriter:
                           checkpoint: BatchCheckpoints) -> Row:
         """Deduplicate and pseudonymise the ``accepted`` rows, append the new ones to silver.events,
         merge their identity links and recompute their devices' sessions; returns their summary."""
-        new_events = silver_rows(self._not_yet_in_silver(first_per_message(accepted.drop("key", "value")), dates),
+        new_events = silver_rows(new_messages(accepted.drop("key", "value"), self._seen_message_ids(dates)),
                                  self.salt, F.lit(watermark).cast("timestamp"))
         new_events = checkpoint(new_events)
         summary = _batch_summary(new_events)
@@ -176,18 +177,17 @@ class SilverBatchWriter:
                         (lambda: self._update_identity(new_events)) if summary["identity_links"] else None)
         return summary
 
-    def _not_yet_in_silver(self, accepted: DataFrame, dates: list) -> DataFrame:
-        """Drop messageIds that silver already holds, looking back ``dedup_horizon_hours`` of
-        ingestion in the event dates this batch touches (files outside them are skipped)."""
+    def _seen_message_ids(self, dates: list) -> DataFrame | None:
+        """The messageIds silver already holds, looking back ``dedup_horizon_hours`` of ingestion
+        in the event dates this batch touches (files outside them are skipped); None without dates."""
         if not dates:
-            return accepted
+            return None
         horizon = F.current_timestamp() - F.make_interval(hours=F.lit(self.settings.silver.dedup_horizon_hours))
-        seen = (
+        return (
             self.spark.read.format("delta").load(self.tables.events.path)
             .where(F.col("event_date").isin(dates) & (F.col("ingest_time") >= horizon))
             .select("message_id")
         )
-        return accepted.join(seen, "message_id", "left_anti")
 
     def _update_identity(self, new_events: DataFrame) -> None:
         links = identity.latest_identity(identity.identity_links(new_events))

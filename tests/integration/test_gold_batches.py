@@ -36,7 +36,8 @@ def _line(product_id: str, price: float, category: str) -> dict:
 def _batches() -> list[list[dict]]:
     """Batch 0: anonymous a1 browses on a desktop from a paid-search campaign; u1 (device a2, an
     iPhone) views p2 and orders it (o1, 50.0). Batch 1: a1 identifies as u1, then orders o2 (30.0)
-    without a user id, and the SDK retries o2 under a new messageId."""
+    without a user id, and the SDK retries o2 under a new messageId. Batch 2 (the last test only):
+    a late view of p1 in the 10:00 hour, and one more retry of o2, at 13:05."""
     a1 = {"anonymous_id": "a1", "context_user_agent": DESKTOP}
     a2 = {"anonymous_id": "a2", "user_id": "u1", "context_user_agent": IPHONE}
     order2 = dict(event="Order Completed", order_id="o2", revenue=30.0, products=[_line("p3", 30.0, "bags")], **a1)
@@ -54,6 +55,11 @@ def _batches() -> list[list[dict]]:
             silver_event("m6", _at(12, 30), "identify", anonymous_id="a1", user_id="u1", context_user_agent=DESKTOP),
             silver_event("m7", _at(12, 31), **order2),
             silver_event("m8", _at(12, 32), **order2),
+        ],
+        [
+            silver_event("m9", _at(10, 40), event="Product Viewed", product_id="p1", category="shoes", price=80.0,
+                         **a1),
+            silver_event("m10", _at(13, 5), **order2),
         ],
     ]
 
@@ -88,7 +94,7 @@ def gold(spark, kafka_bootstrap, tmp_path_factory):
 
     def apply_all() -> None:
         # Tests after the first need both batches; each can also run on its own.
-        for batch_id in range(len(frames)):
+        for batch_id in (0, 1):
             apply(batch_id)
 
     def read(ref):
@@ -202,11 +208,15 @@ def test_gold_compacts_the_tables_it_writes_every_n_batches(spark, gold):
     tables = gold["tables"]
     operations = {ref.name: [r.operation for r in spark.sql(f"DESCRIBE HISTORY delta.`{ref.path}`")
                              .orderBy("version").collect()] for ref in tables.written()}
-    # Batch 1 ends with a compaction. Only user_activity then has small files to merge (three
-    # MERGEs' files); the others hold one file per partition, which OPTIMIZE leaves alone.
-    assert sum(ops.count("OPTIMIZE") for ops in operations.values()) == 1
-    assert operations[tables.user_activity.name][-1] == "OPTIMIZE"
-    assert spark.sql(f"DESCRIBE DETAIL delta.`{tables.user_activity.path}`").first().numFiles == 1
+    # Batch 1 ends with a compaction. Only user_activity (three MERGEs' files) and product_metrics
+    # (batch 0's 10:00 hour and batch 1's 12:00 hour, in the same date partition) then have small
+    # files to merge; the others hold one file per partition, which OPTIMIZE leaves alone.
+    compacted = {name for name, ops in operations.items() if "OPTIMIZE" in ops}
+    assert compacted == {tables.user_activity.name, tables.product_metrics.name}
+    assert sum(ops.count("OPTIMIZE") for ops in operations.values()) == 2
+    for ref in (tables.user_activity, tables.product_metrics):
+        assert operations[ref.name][-1] == "OPTIMIZE"
+        assert spark.sql(f"DESCRIBE DETAIL delta.`{ref.path}`").first().numFiles == 1
 
 
 def test_each_closed_window_is_published_once(gold):
@@ -260,3 +270,19 @@ def test_events_of_finds_the_peoples_events_on_every_date_they_have_any(spark, t
     assert found(["u1", "u9"]) == ["m1", "m2", "m3", "m6"]
     assert found(["a3"]) == ["m4", "m5"]
     assert found([]) == []
+
+
+def test_products_are_recomputed_for_the_hours_a_batch_touches_and_orders_count_once_a_day(spark, gold):
+    # Runs last: batch 2 changes what the tests above expect.
+    gold["apply_all"]()
+    tables, read = gold["tables"], gold["read"]
+    gold["apply"](2)
+    metrics = {(r.product_id, r.hour.hour): (r.views, r.adds, r.orders, r.units, r.revenue)
+               for r in read(tables.product_metrics).collect()}
+    # p1's 10:00 hour gains the late view; the retry of o2 at 13:05 is the same order (counted at
+    # 12:31), so the 13:00 hour has no row; p2's and p3's hours are as batch 1 left them.
+    assert metrics == {("p1", 10): (2, 1, 0, 0, 0.0), ("p2", 10): (1, 0, 1, 1, 50.0), ("p3", 12): (0, 0, 1, 1, 30.0)}
+    operations = [r.operationParameters for r in spark.sql(f"DESCRIBE HISTORY delta.`{tables.product_metrics.path}`")
+                  .orderBy(F.desc("version")).limit(1).collect()]
+    # Only the touched hours were replaced.
+    assert "TIMESTAMP'2026-03-02 10:00:00', TIMESTAMP'2026-03-02 13:00:00'" in operations[0]["predicate"]

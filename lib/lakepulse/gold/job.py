@@ -19,8 +19,8 @@ map apply retroactively. Per batch:
    batch) and when the profiles have grown by ``gold.rfm_rescore_growth`` since. In between, a
    profile not touched keeps the scores, recency and ``as_of`` of the last rescore;
 4. ``user_activity_hourly``: the touched people's hourly windows, merged (published flags kept);
-5. ``product_metrics``: every product in the days the batch has product or order events in
-   (those date partitions are replaced);
+5. ``product_metrics``: every product in the hours the batch has product or order events in
+   (those hours' rows are replaced);
 6. ``funnel_attempts``: the touched people's best attempt per day, recomputed from their events, for
    the days the batch has events in, the days before them (a funnel started yesterday may convert
    today) and the days of re-linked anonymous ids' events; those days of ``funnel_daily`` are then
@@ -58,6 +58,7 @@ from lakepulse.io.delta import (
     compact_when_due,
     dates_in,
     ensure_delta_table,
+    hours_in,
     idempotent_dml,
     overwrite_once,
     replace_rows,
@@ -184,9 +185,10 @@ class GoldBatchWriter:
         if (not self._read(spark, self.tables.funnel_attempts).isEmpty()
                 or self._read(spark, self.tables.funnel_daily).isEmpty()):
             return
-        events = prep.funnel_events(self._read(spark, self.tables.events),
-                                    prep.current_identity(self._read(spark, self.tables.identity)),
-                                    self.settings.silver.session_gap_seconds)
+        silver = self._read(spark, self.tables.events)
+        # With the links in silver's events too, in case silver's identity merge has not caught up.
+        identity = prep.current_identity(self._read(spark, self.tables.identity), silver)
+        events = prep.funnel_events(silver, identity, self.settings.silver.session_gap_seconds)
         (daily.funnel_attempts(events, self.settings.gold.funnel_window_seconds)
          .write.format("delta").mode("append").save(self.tables.funnel_attempts.path))
 
@@ -205,7 +207,9 @@ class GoldBatchWriter:
             F.count(F.lit(1)).alias("rows"),
             F.max("event_time").alias("max_event_time"),
             F.collect_set("event_date").alias("dates"),
-            F.collect_set(F.when(product_or_order, F.col("event_date"))).alias("product_dates"),
+            # The hours (session time zone text) whose product metrics the batch changes.
+            F.collect_set(F.when(product_or_order, F.date_format(products.hour_of(), "yyyy-MM-dd HH:mm:ss")))
+            .alias("product_hours"),
             # Event-time quantiles now give latency quantiles once gold is written (q ↔ 1 − q).
             F.percentile_approx(F.unix_millis("event_time"), [0.5, 0.05, 0.01]).alias("event_ms"),
             F.min(F.unix_millis("event_time")).alias("min_event_ms"),
@@ -243,7 +247,7 @@ class GoldBatchWriter:
             self._write_funnels(people_events, touched, set(info["dates"]) | relinked_days, batch_id, checkpoint)
 
         # Four tables, no two writes to the same one: side by side (see in_parallel).
-        in_parallel(spark, people_tables, lambda: self._write_products(silver, info["product_dates"], batch_id), funnels)
+        in_parallel(spark, people_tables, lambda: self._write_products(silver, info["product_hours"], batch_id), funnels)
 
         finished_ms = time.time() * 1000
         p50, p95, p99 = (finished_ms - ms for ms in info["event_ms"])
@@ -290,14 +294,25 @@ class GoldBatchWriter:
         counts = replace_rows_once(scored, ref, batch_id, keys=("user_id",), scope=people)
         self.rfm.people += counts.get("num_inserted_rows", 0) - counts.get("num_deleted_rows", 0)
 
-    def _write_products(self, silver: DataFrame, dates: list[date], batch_id: int) -> None:
-        """Recompute the product metrics of the days the batch has product or order events in and
-        replace those days' partitions."""
-        if not dates:
+    def _write_products(self, silver: DataFrame, hours: list[str], batch_id: int) -> None:
+        """Recompute the product metrics of the ``hours`` (``yyyy-MM-dd HH:00:00``) the batch has
+        product or order events in and replace those hours' rows. An order counts once per order id
+        within its day (:func:`~lakepulse.gold.prep.with_counted_orders` over the day's orders)."""
+        if not hours:
             return
-        events = silver.where(F.col("event_date").isin(dates)).transform(prep.with_counted_orders)
-        overwrite_once(products.product_metrics(events), self.tables.product_metrics, GOLD_QUERY, batch_id,
-                       where=dates_in("event_date", dates))
+        dates = sorted({date.fromisoformat(hour[:10]) for hour in hours})
+        in_hours = F.date_format(products.hour_of(), "yyyy-MM-dd HH:mm:ss").isin(sorted(hours))
+        # A range on event_time too: Delta skips the day's files outside it by their statistics.
+        first, last = min(hours), max(hours)
+        in_range = ((F.col("event_time") >= F.lit(first).cast("timestamp"))
+                    & (F.col("event_time") < F.lit(last).cast("timestamp") + F.expr("INTERVAL 1 HOUR")))
+        days = silver.where(F.col("event_date").isin(dates))
+        browsing = (days.where(in_range & F.col("event").isin(PRODUCT_VIEWED, PRODUCT_ADDED) & in_hours)
+                    .withColumn("counted_order", F.lit(False)))
+        orders = (days.where(F.col("event") == ORDER_COMPLETED).transform(prep.with_counted_orders)
+                  .where(in_range & in_hours))
+        overwrite_once(products.product_metrics(browsing.unionByName(orders)), self.tables.product_metrics, GOLD_QUERY,
+                       batch_id, where=f"{dates_in('event_date', dates)} AND {hours_in('hour', hours)}")
 
     def _write_funnels(self, people_events: DataFrame, touched: DataFrame, event_days: set[date], batch_id: int,
                        checkpoint: BatchCheckpoints) -> None:

@@ -87,6 +87,15 @@ def dates_in(column: str, days: Iterable[date]) -> str:
     return f"`{column}` IN ({listed})"
 
 
+def hours_in(column: str, hours: Iterable[str]) -> str:
+    """``column IN (TIMESTAMP'…', …)`` as SQL text, for hours given as ``yyyy-MM-dd HH:00:00`` in
+    the session time zone (as ``date_format`` gives them: no driver time zone in between)."""
+    listed = ", ".join(f"TIMESTAMP'{hour}'" for hour in sorted(set(hours)))
+    if not listed:
+        raise ValueError(f"no hours given for {column}")
+    return f"`{column}` IN ({listed})"
+
+
 _TXN_APP_ID = "spark.databricks.delta.write.txnAppId"
 _TXN_VERSION = "spark.databricks.delta.write.txnVersion"
 
