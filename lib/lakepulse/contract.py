@@ -240,6 +240,8 @@ def encode(event: dict[str, Any]) -> bytes:
 # ---------------------------------------------------------------------------------------------
 # Imported here rather than at the top so the Python helpers above stay usable without Spark
 # (the simulator and replay only need those).
+from collections.abc import Callable  # noqa: E402
+
 from pyspark.sql import Column, DataFrame  # noqa: E402
 from pyspark.sql import functions as F  # noqa: E402
 from pyspark.sql.types import (  # noqa: E402
@@ -301,14 +303,38 @@ def _get(path: str, type_name: str = "string") -> Column:
     return F.expr(f"try_variant_get(_v, '{path}', '{type_name}')")
 
 
-def _text(path: str) -> Column:
+def _fields_as_text(json_text: Column, fields: tuple[str, ...]) -> Column:
+    """The members ``fields`` of the JSON object ``json_text`` as a struct of texts: strings as they
+    are, numbers, booleans, objects and arrays as their JSON text, null where absent or JSON null;
+    every field null when the text is not an object. A string-only schema never fails a record,
+    and one ``from_json`` pass reads them all (a variant lookup per field took several times as long)."""
+    return F.from_json(json_text, StructType([StructField(field, StringType()) for field in fields]))
+
+
+def _text(raw: Column) -> Column:
     """A string field, empty strings as null."""
-    value = F.trim(_get(path))
+    value = F.trim(raw)
     return F.when(value != "", value)
 
 
-def _json_text(path: str) -> Column:
-    return F.expr(f"to_json(try_variant_get(_v, '{path}'))")
+def _json_text(raw: Column, path: str) -> Column:
+    """The JSON text of the value at ``path``. ``raw`` is that value as :func:`_fields_as_text`
+    read it from the record's text: an object or array comes back as its JSON text, several times
+    faster than writing the parsed variant back out; a scalar comes back bare (a string without
+    its quotes), so those take the variant's ``to_json``."""
+    return F.when(raw.startswith("{") | raw.startswith("["), raw).otherwise(
+        F.expr(f"to_json(try_variant_get(_v, '{path}'))"))
+
+
+def _texts_in(struct: str) -> Callable[[str], Column]:
+    """field → :func:`_text` of that field of the struct column ``struct``."""
+    return lambda field: _text(F.col(f"{struct}.{field}"))
+
+
+_TOP_TEXT_FIELDS = ("messageId", "type", "event", "name", "anonymousId", "userId", "previousId", *TIME_FIELDS,
+                    "context", "properties", "traits")
+_CONTEXT_TEXT_FIELDS = ("ip", "userAgent", "locale", "sessionId", "page", "campaign", "traits")
+_PROPERTY_TEXT_FIELDS = ("session_id", "order_id", "currency", "product_id", "category", *PAGE_FIELDS)
 
 
 def parse_events(records: DataFrame) -> DataFrame:
@@ -329,40 +355,49 @@ def parse_events(records: DataFrame) -> DataFrame:
     # schema_of_variant would build the whole schema of every event.
     is_object = utf8 & text.rlike(r"^[ \t\r\n]*[{]")
     parsed = records.withColumn("_v", F.when(is_object, F.expr("try_parse_json(CAST(value AS STRING))")))
-    parsed_times = {column: F.expr(f"try_cast(try_variant_get(_v, '$.{field}', 'string') AS TIMESTAMP)")
-                    for field, column in TIME_FIELDS.items()}
+    # The text fields, object by object (the variant serves the numbers and the checks below).
+    parsed = parsed.withColumn("_top", _fields_as_text(text, _TOP_TEXT_FIELDS))
+    parsed = parsed.withColumns({"_context": _fields_as_text(F.col("_top.context"), _CONTEXT_TEXT_FIELDS),
+                                 "_properties": _fields_as_text(F.col("_top.properties"), _PROPERTY_TEXT_FIELDS)})
+    parsed = parsed.withColumns({"_page": _fields_as_text(F.col("_context.page"), PAGE_FIELDS),
+                                 "_campaign": _fields_as_text(F.col("_context.campaign"), CAMPAIGN_FIELDS)})
+    top, context, properties = _texts_in("_top"), _texts_in("_context"), _texts_in("_properties")
+    parsed_times = {column: F.col(f"_top.{field}").try_cast("timestamp") for field, column in TIME_FIELDS.items()}
     columns: dict[str, Column] = {
         "payload_bytes": F.coalesce(F.length("value"), F.lit(0)),
-        "message_id": _text("$.messageId"),
-        "type": _text("$.type"),
-        "event": _text("$.event"),
-        "name": _text("$.name"),
-        "anonymous_id": _text("$.anonymousId"),
-        "user_id": _text("$.userId"),
-        "previous_id": _text("$.previousId"),
+        "message_id": top("messageId"),
+        "type": top("type"),
+        "event": top("event"),
+        "name": top("name"),
+        "anonymous_id": top("anonymousId"),
+        "user_id": top("userId"),
+        "previous_id": top("previousId"),
         **parsed_times,
-        "session_id": F.coalesce(_text("$.context.sessionId"), _text("$.properties.session_id")),
-        "context_ip": _text("$.context.ip"),
-        "context_user_agent": _text("$.context.userAgent"),
-        "context_locale": _text("$.context.locale"),
-        **{f"page_{f}": F.coalesce(_text(f"$.context.page.{f}"), _text(f"$.properties.{f}")) for f in PAGE_FIELDS},
-        **{f"campaign_{f}": _text(f"$.context.campaign.{f}") for f in CAMPAIGN_FIELDS},
-        "order_id": _text("$.properties.order_id"),
+        "session_id": F.coalesce(context("sessionId"), properties("session_id")),
+        "context_ip": context("ip"),
+        "context_user_agent": context("userAgent"),
+        "context_locale": context("locale"),
+        **{f"page_{f}": F.coalesce(_text(F.col(f"_page.{f}")), properties(f)) for f in PAGE_FIELDS},
+        **{f"campaign_{f}": _text(F.col(f"_campaign.{f}")) for f in CAMPAIGN_FIELDS},
+        "order_id": properties("order_id"),
         "revenue": F.coalesce(_get("$.properties.revenue", "double"), _get("$.properties.total", "double")),
-        "currency": _text("$.properties.currency"),
-        "product_id": _text("$.properties.product_id"),
-        "category": _text("$.properties.category"),
+        "currency": properties("currency"),
+        "product_id": properties("product_id"),
+        "category": properties("category"),
         "price": _get("$.properties.price", "double"),
         "products": _get("$.properties.products", ArrayType(PRODUCT_SCHEMA).simpleString()),
-        "properties": _json_text("$.properties"),
-        "traits": F.coalesce(_json_text("$.traits"), _json_text("$.context.traits")),
-        "context": _json_text("$.context"),
-        "extra": F.expr(
+        "properties": _json_text(F.col("_top.properties"), "$.properties"),
+        "traits": F.coalesce(_json_text(F.col("_top.traits"), "$.traits"),
+                             _json_text(F.col("_context.traits"), "$.context.traits")),
+        "context": _json_text(F.col("_top.context"), "$.context"),
+        # Most records have no field outside the envelope: a look at the top-level keys spares them
+        # the copy of the whole record into a map.
+        "extra": F.when(F.exists(F.json_object_keys(text), lambda key: ~key.isin(*ENVELOPE_FIELDS)), F.expr(
             "to_json(map_filter(try_variant_get(_v, '$', 'map<string,variant>'), "
             "(k, x) -> NOT array_contains(array(" + ",".join(f"'{f}'" for f in ENVELOPE_FIELDS) + "), k)))"
-        ),
+        )),
     }
-    parsed = parsed.withColumns(columns)
+    parsed = parsed.withColumns(columns).drop("_top", "_context", "_properties", "_page", "_campaign")
     fallback = F.expr(
         "timestamp_millis(unix_millis(received_at) - (unix_millis(sent_at) - unix_millis(original_timestamp)))"
     )
