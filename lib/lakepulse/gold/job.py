@@ -28,7 +28,7 @@ map apply retroactively. Per batch:
 7. publish closed, not yet published activity windows to the reports topic;
 8. one metrics row (latency from event time to gold).
 
-Steps 3–7 write four different tables and run side by side (:func:`~lakepulse.spark.in_parallel`):
+Steps 3–7 write five different tables and run side by side (:func:`~lakepulse.spark.in_parallel`):
 3, 4 and 7, the writes whose txn ids are session settings, in that order in one thread; 5 and 6
 each in their own.
 
@@ -246,7 +246,7 @@ class GoldBatchWriter:
                              .select("event_date").distinct().collect()}
             self._write_funnels(people_events, touched, set(info["dates"]) | relinked_days, batch_id, checkpoint)
 
-        # Four tables, no two writes to the same one: side by side (see in_parallel).
+        # Five tables, no two writes to the same one: side by side (see in_parallel).
         in_parallel(spark, people_tables, lambda: self._write_products(silver, info["product_hours"], batch_id), funnels)
 
         finished_ms = time.time() * 1000
