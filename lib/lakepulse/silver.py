@@ -54,8 +54,13 @@ def quarantine_rows(checked: DataFrame, batch_id: int) -> DataFrame:
 
 
 def new_messages(accepted: DataFrame, seen: DataFrame | None = None) -> DataFrame:
-    """One row per message_id of ``accepted`` that ``seen`` (a ``message_id`` column, e.g. silver's
-    recent ids) does not hold: the earliest Kafka record (topic, partition, offset) of each.
+    """One row per message_id of ``accepted`` that ``seen`` (silver's recent rows: ``message_id``
+    and the Kafka coordinates ``topic``, ``partition``, ``offset``) does not hold from another
+    Kafka record: the earliest record (topic, partition, offset) of each.
+
+    A seen row with the record's own coordinates is that record, written by an earlier run of the
+    same micro-batch (a replay after a crash): it does not make the record a duplicate, so the
+    replay rebuilds what the crashed run may not have committed (identity links, sessions).
 
     ``accepted`` rows are Kafka records, one per (topic, partition, offset), as in bronze. Only their
     keys are shuffled: the records to drop (later repeats, messages already seen: a micro-batch's
@@ -67,7 +72,10 @@ def new_messages(accepted: DataFrame, seen: DataFrame | None = None) -> DataFram
     earliest_first = Window.partitionBy("message_id").orderBy(*coordinates)
     dropped = keys.withColumn("_n", F.row_number().over(earliest_first)).where("_n > 1").select(*coordinates)
     if seen is not None:
-        dropped = dropped.unionByName(keys.join(seen.select("message_id"), "message_id", "left_semi").select(*coordinates))
+        other_record = ~F.expr(" AND ".join(f"k.`{c}` <=> s.`{c}`" for c in coordinates))
+        already = (keys.alias("k").join(seen.select("message_id", *coordinates).alias("s"), "message_id")
+                   .where(other_record).select(*[F.col(f"k.{c}") for c in coordinates]))
+        dropped = dropped.unionByName(already)
     return accepted.join(F.broadcast(dropped), coordinates, "left_anti").select(*accepted.columns)
 
 

@@ -14,10 +14,12 @@ Per batch, in this order:
 6. append one metrics row: rows in = silver + quarantined + duplicates dropped.
 
 Writes to different tables run side by side (:func:`~lakepulse.spark.in_parallel`): the quarantine
-append beside steps 3–5, and the identity merge beside the events append and sessions.
+append beside steps 3–5, and the identity merge beside the events append; the sessions after both.
 
-Appends carry Delta's ``txnAppId``/``txnVersion`` (query name, batch id), so a batch replayed after
-a crash is not written twice; merges are idempotent by construction.
+Appends and the identity merge carry Delta's ``txnAppId``/``txnVersion`` (query name, batch id), so
+a batch replayed after a crash is not written twice; the sessions are recomputed, the same either
+way. A replay rebuilds what its crashed run did not commit: its own records already in silver (same
+Kafka coordinates) do not count as duplicates.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from lakepulse.io.delta import (
     append_once,
     compact_when_due,
     ensure_delta_table,
+    idempotent_dml,
     trigger_kwargs,
 )
 from lakepulse.metrics import METRICS_SCHEMA, ensure_metrics_table
@@ -167,18 +170,16 @@ class SilverBatchWriter:
         new_events = checkpoint(new_events)
         summary = _batch_summary(new_events)
         if summary["rows_out"]:
-            def events_then_sessions() -> None:
-                append_once(new_events, self.tables.events, SILVER_QUERY, batch_id)
-                # The sessions are recomputed from silver.events, the batch's rows included.
-                self._update_sessions(summary["devices"], summary["first_date"])
-
             # Identity links come from the batch's own rows: merged beside the events append.
-            in_parallel(self.spark, events_then_sessions,
-                        (lambda: self._update_identity(new_events)) if summary["identity_links"] else None)
+            in_parallel(self.spark, lambda: append_once(new_events, self.tables.events, SILVER_QUERY, batch_id),
+                        (lambda: self._update_identity(new_events, batch_id)) if summary["identity_links"] else None)
+            # After both: the sessions are recomputed from silver.events, the batch's rows included,
+            # and their delete and append take no txn ids from the identity merge's session settings.
+            self._update_sessions(summary["devices"], summary["first_date"])
         return summary
 
     def _seen_message_ids(self, dates: list) -> DataFrame | None:
-        """The messageIds silver already holds, looking back ``dedup_horizon_hours`` of ingestion
+        """The messageIds (with their Kafka coordinates) silver already holds, looking back ``dedup_horizon_hours`` of ingestion
         in the event dates this batch touches (files outside them are skipped); None without dates."""
         if not dates:
             return None
@@ -186,15 +187,19 @@ class SilverBatchWriter:
         return (
             self.spark.read.format("delta").load(self.tables.events.path)
             .where(F.col("event_date").isin(dates) & (F.col("ingest_time") >= horizon))
-            .select("message_id")
+            .select("message_id", "topic", "partition", "offset")
         )
 
-    def _update_identity(self, new_events: DataFrame) -> None:
+    def _update_identity(self, new_events: DataFrame, batch_id: int) -> None:
+        """Merge the batch's identity links, once per batch id: ``links`` is a running count, so a
+        replayed batch whose merge had committed merges nothing (txn ids as session settings; the
+        events append beside it carries its own as write options, which take precedence)."""
         links = identity.latest_identity(identity.identity_links(new_events))
         view = f"_identity_batch_{id(self)}"
         links.createOrReplaceTempView(view)
         # The view lives in the micro-batch's own session (foreachBatch clones the session).
-        links.sparkSession.sql(identity.identity_merge_sql(f"delta.`{self.tables.identity.path}`", view))
+        with idempotent_dml(links.sparkSession, SILVER_QUERY, self.tables.identity, batch_id):
+            links.sparkSession.sql(identity.identity_merge_sql(f"delta.`{self.tables.identity.path}`", view))
 
     def _update_sessions(self, devices: list[str], first_date) -> None:  # noqa: ANN001 - a date
         """Recompute the sessions of ``devices`` from their silver events since the day before the

@@ -154,6 +154,43 @@ def test_identity_and_sessions_follow_the_events(spark, silver):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("crashing", ["identity merge", "events append"])
+def test_a_batch_replayed_after_a_crash_between_its_writes_commits_each_once(spark, silver, monkeypatch, crashing):
+    """The events append and the identity merge run side by side: a crash can leave either one
+    committed. The replay of the batch id commits the other, and neither twice."""
+    settings, tables = silver
+    writer = SilverBatchWriter(spark, settings, tables)
+    identify = c.encode(c.identify_event(message_id="i1", user_id="user-9", anonymous_id="dev-1",
+                                         timestamp=T0 + timedelta(minutes=5)))
+    batch = Bronze(spark).batch([_view("v1", 0), identify])
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("crash")
+
+    if crashing == "identity merge":
+        monkeypatch.setattr(writer, "_update_identity", crash)
+    else:
+        import lakepulse.silver_stream as stream
+
+        real_append = stream.append_once
+        monkeypatch.setattr(stream, "append_once", lambda frame, ref, *a: crash() if ref == tables.events
+                            else real_append(frame, ref, *a))
+    with pytest.raises(RuntimeError, match="crash"):
+        writer(batch, 0)
+    monkeypatch.undo()
+    writer(batch, 0)  # the stream re-runs batch 0
+
+    read = spark.read.format("delta").load
+    assert sorted(r.message_id for r in read(tables.events.path).collect()) == ["i1", "v1"]
+    # One identify in the batch: one link, merged once.
+    assert [(r.anonymous_id, r.user_id, r.links) for r in read(tables.identity.path).collect()] == \
+        [("dev-1", "user-9", 1)]
+    assert [(s.device_id, s.events) for s in read(tables.sessions.path).collect()] == [("dev-1", 2)]
+    # The replay's metrics row counts the batch's events as new, not as duplicates.
+    assert [(m["rows_in"], m["rows_out"], m["duplicates_dropped"]) for m in _metrics(spark, tables)] == [(2, 2, 0)]
+
+
+@pytest.mark.slow
 def test_audit_fails_and_the_command_exits_1_when_counts_do_not_reconcile(spark, tmp_path):
     import os
     import subprocess
