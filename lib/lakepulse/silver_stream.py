@@ -165,7 +165,7 @@ class SilverBatchWriter:
                           checkpoint: BatchCheckpoints) -> Row:
         """Deduplicate and pseudonymise the ``accepted`` rows, append the new ones to silver.events,
         merge their identity links and recompute their devices' sessions; returns their summary."""
-        new_events = silver_rows(new_messages(accepted.drop("key", "value"), self._seen_message_ids(dates)),
+        new_events = silver_rows(new_messages(accepted.drop("key", "value"), self._seen_messages(dates)),
                                  self.salt, F.lit(watermark).cast("timestamp"))
         new_events = checkpoint(new_events)
         summary = _batch_summary(new_events)
@@ -178,9 +178,10 @@ class SilverBatchWriter:
             self._update_sessions(summary["devices"], summary["first_date"])
         return summary
 
-    def _seen_message_ids(self, dates: list) -> DataFrame | None:
-        """The messageIds (with their Kafka coordinates) silver already holds, looking back ``dedup_horizon_hours`` of ingestion
-        in the event dates this batch touches (files outside them are skipped); None without dates."""
+    def _seen_messages(self, dates: list) -> DataFrame | None:
+        """The messageIds silver already holds, with their Kafka coordinates, looking back
+        ``dedup_horizon_hours`` of ingestion in the event dates this batch touches (files outside
+        them are skipped); None without dates."""
         if not dates:
             return None
         horizon = F.current_timestamp() - F.make_interval(hours=F.lit(self.settings.silver.dedup_horizon_hours))

@@ -79,21 +79,22 @@ def overwrite_once(frame: DataFrame, ref: TableRef, writer: str, version: int, *
     _write_once(frame, ref, writer, version, "overwrite", **options)
 
 
+def _literals_in(column: str, sql_type: str, texts: Iterable[str]) -> str:
+    listed = ", ".join(f"{sql_type}'{text}'" for text in sorted(set(texts)))
+    if not listed:
+        raise ValueError(f"no values given for {column}")
+    return f"`{column}` IN ({listed})"
+
+
 def dates_in(column: str, days: Iterable[date]) -> str:
     """``column IN (DATE'…', …)`` as SQL text, e.g. the ``where`` of :func:`overwrite_once`."""
-    listed = ", ".join(f"DATE'{day.isoformat()}'" for day in sorted(set(days)))
-    if not listed:
-        raise ValueError(f"no dates given for {column}")
-    return f"`{column}` IN ({listed})"
+    return _literals_in(column, "DATE", (day.isoformat() for day in days))
 
 
 def hours_in(column: str, hours: Iterable[str]) -> str:
     """``column IN (TIMESTAMP'…', …)`` as SQL text, for hours given as ``yyyy-MM-dd HH:00:00`` in
     the session time zone (as ``date_format`` gives them: no driver time zone in between)."""
-    listed = ", ".join(f"TIMESTAMP'{hour}'" for hour in sorted(set(hours)))
-    if not listed:
-        raise ValueError(f"no hours given for {column}")
-    return f"`{column}` IN ({listed})"
+    return _literals_in(column, "TIMESTAMP", hours)
 
 
 _TXN_APP_ID = "spark.databricks.delta.write.txnAppId"
