@@ -68,11 +68,15 @@ def test_a_small_benchmark_run_measures_everything_and_reconciles(spark, kafka_b
     # Every stage reconciles with the ground truth, and every stage was checked.
     stages = {row["stage"] for row in figures["reconciliation"]}
     assert stages >= {"raw Kafka read", "native baseline", "spark batch", "catch-up", "latency",
-                      f"growth {USERS:.0e}"}
+                      f"growth {USERS:.0e} run 1", f"growth {USERS:.0e} run 2"}
     assert figures["catch_up"]["counts"]["bronze_rows"] == EVENTS
     # The growth point's lakehouse knows USERS people: the simulated ones plus a seeded history,
     # and gold read only the new events (not the history).
     point = figures["growth"]["points"][0]
+    # Two runs (the default --growth-repeats), each on its own copy of the seeded lakehouse; the faster counts.
+    assert len(point["repeats"]) == 2
+    assert point["events_per_second"] == max(run["events_per_second"] for run in point["repeats"])
+    assert all(run["counts"]["gold_people"] == USERS for run in point["repeats"])
     assert point["seeded"]["people"] == USERS - truth["people"] > 0
     assert point["counts"]["gold_people"] == USERS
     assert point["counts"]["gold_metrics_rows_in"] == truth["unique_valid_events"]

@@ -126,7 +126,10 @@ def conclude(figures: dict[str, Any]) -> dict[str, Any]:
     if latency:
         rows += reconcile(latency["producer"], latency["counts"], "latency")
     for point in points:
-        rows += reconcile(point["truth"], point["counts"], f"growth {point['users']:.0e}")
+        runs = point.get("repeats") or [point]
+        for n, run in enumerate(runs, 1):
+            stage = f"growth {point['users']:.0e}" + (f" run {n}" if len(runs) > 1 else "")
+            rows += reconcile(point["truth"], run["counts"], stage)
     # A growth point that could not be measured fails the run like a count that differs.
     rows += [{"stage": f"growth {failed['users']:.0e}", "what": f"measured ({failed['error']})", "measured": 0,
               "expected": 1, "ok": False} for failed in figures.get("growth", {}).get("failed", [])]
@@ -183,8 +186,10 @@ def table(figures: dict[str, Any]) -> str:
             f"{latency['producer']['lag_ms'].get('p50', '—')} ms")
     for point in figures.get("growth", {}).get("points", []):
         memory = point["memory"]["peak_mb"]
+        rates = [f"{run['events_per_second']:,}" for run in point.get("repeats") or [point]]
+        each = f"fastest of {', '.join(rates)}; " if len(rates) > 1 else ""
         row(f"growth {point['users']:.0e} users: end to end, events/s", point["events_per_second"], "",
-            f"{point['counts']['gold_people']:,} people ({point['seeded']['people']:,} seeded in "
+            f"{each}{point['counts']['gold_people']:,} people ({point['seeded']['people']:,} seeded in "
             f"{point['seeded']['seconds']:.0f} s); heap peak {memory['jvm_heap_used']:,} MB, retained "
             f"{point['memory']['jvm_heap_retained_after_gc_mb']:,} MB; JVM RSS {memory['jvm_rss']:,} MB, "
             f"Python RSS {memory['python_rss']:,} MB")
