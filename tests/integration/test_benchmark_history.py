@@ -1,10 +1,12 @@
 """The growth benchmark's seeded history (lakepulse.benchmark.history) on real Delta tables: what
 it writes for a handful of people, checked against values worked out by hand from the module's
 rules (person n: Product Viewed, then 5 minutes later an Order Completed when n % 4 == 0, else a
-Product Added; identified as seed-u<n> when n is even; price 10 + n % 90)."""
+Product Added; device <first 8 hex digits of md5(n)>-seed-a<n>, identified as seed-u<n> when n is
+even; price 10 + n % 90)."""
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -16,6 +18,10 @@ from lakepulse.silver_stream import SilverTables
 from tests.helpers import make_settings
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+
+
+def device(n: int) -> str:
+    return f"{hashlib.md5(str(n).encode()).hexdigest()[:8]}-seed-a{n}"
 
 
 @pytest.mark.slow
@@ -33,21 +39,21 @@ def test_the_history_of_eight_people_is_what_the_streams_would_have_written(spar
     assert table(silver.events).count() == 16
     # Only the even people are identified: 4 map rows, one per device.
     assert sorted(tuple(r) for r in table(silver.identity).select("anonymous_id", "user_id").collect()) == [
-        ("seed-a0", "seed-u0"), ("seed-a2", "seed-u2"), ("seed-a4", "seed-u4"), ("seed-a6", "seed-u6")]
+        (device(n), f"seed-u{n}") for n in sorted((0, 2, 4, 6), key=device)]
     # Two events 5 minutes apart: one session per device.
     assert table(silver.sessions).count() == 8
 
     profiles = {r["user_id"]: r for r in table(gold.user_profile).collect()}
-    assert sorted(profiles) == ["seed-a1", "seed-a3", "seed-a5", "seed-a7",
-                                "seed-u0", "seed-u2", "seed-u4", "seed-u6"]
+    assert sorted(profiles) == sorted([device(1), device(3), device(5), device(7),
+                                       "seed-u0", "seed-u2", "seed-u4", "seed-u6"])
     assert {p: (r["orders"], r["revenue"], r["adds_to_cart"], r["product_views"]) for p, r in profiles.items()
             if r["orders"]} == {"seed-u0": (1, 10.0, 0, 1), "seed-u4": (1, 14.0, 0, 1)}
-    assert profiles["seed-a1"]["adds_to_cart"] == 1 and profiles["seed-a1"]["is_identified"] is False
+    assert profiles[device(1)]["adds_to_cart"] == 1 and profiles[device(1)]["is_identified"] is False
     # Person 1's second event: end of history − (1 day + 7,919 s), the first 300 s before it; the
     # end is 3 + 10 days before now.
     end = NOW - timedelta(days=13)
-    assert profiles["seed-a1"]["first_seen"].replace(tzinfo=UTC) == end - timedelta(seconds=86_400 + 7_919 + 300)
-    assert profiles["seed-a1"]["last_seen"].replace(tzinfo=UTC) == end - timedelta(seconds=86_400 + 7_919)
+    assert profiles[device(1)]["first_seen"].replace(tzinfo=UTC) == end - timedelta(seconds=86_400 + 7_919 + 300)
+    assert profiles[device(1)]["last_seen"].replace(tzinfo=UTC) == end - timedelta(seconds=86_400 + 7_919)
     # RFM is scored: every profile has an R score, buyers an F score.
     assert all(r["r_score"] is not None for r in profiles.values())
     assert {p for p, r in profiles.items() if r["f_score"] is not None} == {"seed-u0", "seed-u4"}

@@ -14,9 +14,12 @@ The history lies before the simulator's timeline (``HISTORY_GAP_DAYS`` and more 
 it never shares an event date with new events: the per-day gold tables (product_metrics,
 funnel_daily) that a batch recomputes by date do not grow with it, and are left empty.
 
-Each seeded person (ids ``seed-a<n>``, half of them identified as ``seed-u<n>``) has
+Each seeded person (device ``<h>-seed-a<n>``, half of them identified as ``seed-u<n>``) has
 ``EVENTS_PER_PERSON`` events: a Product Viewed, then an Order Completed (every fourth person) or a
-Product Added, five minutes later. The tables must be empty (a fresh lakehouse).
+Product Added, five minutes later. ``<h>`` is the first 8 hex digits of ``md5(n)``: the seeded
+devices sort among the simulator's (UUIDs), as real ones would, so a lookup of the simulated
+people's devices cannot skip the seeded files or row groups by their min/max statistics. The
+tables must be empty (a fresh lakehouse).
 
 Example::
 
@@ -65,7 +68,8 @@ def history_events(spark: SparkSession, people: int, end: datetime, schema: Stru
         "type": F.lit("track"),
         "event": F.when(~second, F.lit(PRODUCT_VIEWED)).when(ordered, F.lit(ORDER_COMPLETED))
         .otherwise(F.lit(PRODUCT_ADDED)),
-        "anonymous_id": F.concat(F.lit("seed-a"), person.cast("string")),
+        "anonymous_id": F.concat(F.substring(F.md5(person.cast("string")), 1, 8), F.lit("-seed-a"),
+                                 person.cast("string")),
         "user_id": F.when(person % 2 == 0, F.concat(F.lit("seed-u"), person.cast("string"))),
         "event_time": event_time,
         "event_date": F.to_date(event_time),
