@@ -12,6 +12,7 @@ from datetime import date, datetime
 import pytest
 from pyspark.sql import functions as F
 
+from lakepulse import identity
 from lakepulse.gold.job import GoldBatchWriter, ensure_gold_tables
 from lakepulse.io.kafka import ensure_topics
 from lakepulse.silver_stream import ensure_silver_tables
@@ -276,6 +277,18 @@ def test_products_are_recomputed_for_the_hours_a_batch_touches_and_orders_count_
     # Runs last: batch 2 changes what the tests above expect.
     gold["apply_all"]()
     tables, read = gold["tables"], gold["read"]
+    # silver.identity_map as silver's merges of batches 0 and 1 leave it (a1 → u1, a2 → u1), plus a
+    # third device of u1's, a3, linked earlier, whose one event (a page view at 09:00) carries no user id.
+    silver = gold["silver"]
+    a3_view = silver_event("m0", _at(9, 0), "page", anonymous_id="a3", page_path="/", context_user_agent=IPHONE)
+    schema = read(silver.events).schema
+    spark.createDataFrame([{name: a3_view.get(name) for name in schema.fieldNames()}], schema) \
+        .write.format("delta").mode("append").save(silver.events.path)
+    links = identity.latest_identity(identity.identity_links(read(silver.events)))
+    a3_link = spark.createDataFrame([("a3", "u1", _at(8, 0), _at(8, 0), 1)], identity.IDENTITY_MAP_SCHEMA)
+    links.unionByName(a3_link).write.format("delta").mode("append").save(silver.identity.path)
+    assert sorted((r.anonymous_id, r.user_id) for r in read(silver.identity).collect()) == [
+        ("a1", "u1"), ("a2", "u1"), ("a3", "u1")]
     gold["apply"](2)
     metrics = {(r.product_id, r.hour.hour): (r.views, r.adds, r.orders, r.units, r.revenue)
                for r in read(tables.product_metrics).collect()}
@@ -286,3 +299,10 @@ def test_products_are_recomputed_for_the_hours_a_batch_touches_and_orders_count_
                   .orderBy(F.desc("version")).limit(1).collect()]
     # Only the touched hours were replaced.
     assert "TIMESTAMP'2026-03-02 10:00:00', TIMESTAMP'2026-03-02 13:00:00'" in operations[0]["predicate"]
+    # Batch 2 names only device a1, not its user u1: u1's profile is built from all three devices,
+    # a3's page view found through the map: 11 events (batch 1's 8, a3's view, batch 2's view and
+    # retry), 2 page views, 3 product views, orders o1 + o2 (the retry counts once).
+    u1 = _profile(gold, "u1")
+    assert (u1["devices"], u1["events"], u1["page_views"], u1["product_views"], u1["orders"], u1["revenue"]) == \
+        (3, 11, 2, 3, 2, 80.0)
+    assert _profile(gold, "a1") == {}

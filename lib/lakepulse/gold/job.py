@@ -222,11 +222,16 @@ class GoldBatchWriter:
         # The batch's own links, one row per anonymous id (silver's merge of them may not have committed).
         links = checkpoint(identity_map.latest_identity(identity_map.identity_links(batch)))
         relinked = links.select("anonymous_id")
-        touched = self._touched_people(batch, identity_before, links, checkpoint)
+        touched, known, looked_up = self._touched_people(batch, identity_before, links, checkpoint)
         touched_ids = _values(touched)
-
+        # The map rows of the touched people. Those of the ids the batch holds are read already; the
+        # map is read again only for people it does not name (a device's user, a re-linked device's
+        # previous user): a second scan of a map that grows with every device ever seen.
+        unread = set(touched_ids) - looked_up
+        if unread:
+            known = known.unionByName(prep.identity_of(identity_before, unread)).distinct()
         # touched holds every anonymous id the batch links: their rows take the batch's links.
-        identity = checkpoint(identity_map.merge_identity(prep.identity_of(identity_before, touched_ids), links))
+        identity = checkpoint(identity_map.merge_identity(prep.identity_of(known, touched_ids), links))
         people_events = checkpoint(prep.stitch(_events_of(silver, identity, touched_ids), identity)
                                    .join(touched, "person_id", "left_semi").transform(prep.with_counted_orders))
         people = touched.select(F.col("person_id").alias("user_id"))
@@ -259,12 +264,14 @@ class GoldBatchWriter:
         compact_when_due(spark, self.tables.written(), self.settings.lakehouse.compact_every_batches, batch_id)
 
     def _touched_people(self, batch: DataFrame, before: DataFrame, links: DataFrame,
-                        checkpoint: BatchCheckpoints) -> DataFrame:
+                        checkpoint: BatchCheckpoints) -> tuple[DataFrame, DataFrame, set[str]]:
         """The person_id of every person whose gold rows may change: the people of the batch's
-        events, every anonymous id the batch ``links`` and the user each was linked to before."""
+        events, every anonymous id the batch ``links`` and the user each was linked to before.
+        Also the map rows read to find them (as they were before the batch) and the ids looked up:
+        every id the batch holds (anonymous, user) or links."""
         linked = links.select("anonymous_id")
-        # The map's rows of the batch's anonymous ids and of the ids it links, as they were before it.
-        rows = checkpoint(prep.identity_of(before, _values(batch.select("anonymous_id").union(linked))))
+        looked_up = set(_values(batch.select("anonymous_id").union(batch.select("user_id")).union(linked)))
+        rows = checkpoint(prep.identity_of(before, looked_up))
         previous_user = rows.join(linked, "anonymous_id", "left_semi").select(F.col("user_id").alias("person_id"))
         touched = (
             prep.stitch(batch, identity_map.merge_identity(rows, links)).select("person_id")
@@ -272,7 +279,7 @@ class GoldBatchWriter:
             .unionByName(previous_user)
             .where(F.col("person_id").isNotNull()).distinct()
         )
-        return checkpoint(touched)
+        return checkpoint(touched), rows, looked_up
 
     def _write_profiles(self, people_events: DataFrame, identity: DataFrame, people: DataFrame, batch_id: int,
                         checkpoint: BatchCheckpoints) -> None:
