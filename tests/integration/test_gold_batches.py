@@ -65,6 +65,11 @@ def _batches() -> list[list[dict]]:
     ]
 
 
+def _silver_frame(spark, rows: list[dict], schema):  # noqa: ANN001, ANN202 - a SparkSession, a StructType
+    """``silver_event`` rows as a DataFrame of silver.events' ``schema`` (missing columns null)."""
+    return spark.createDataFrame([{name: row.get(name) for name in schema.fieldNames()} for row in rows], schema)
+
+
 @pytest.fixture(scope="module")
 def gold(spark, kafka_bootstrap, tmp_path_factory):
     folder = tmp_path_factory.mktemp("gold-batches")
@@ -80,8 +85,7 @@ def gold(spark, kafka_bootstrap, tmp_path_factory):
     writer = GoldBatchWriter(spark, settings, tables)
     frames = []
     for rows in _batches():
-        full = [{name: row.get(name) for name in schema.fieldNames()} for row in rows]
-        frames.append(spark.createDataFrame(full, schema))
+        frames.append(_silver_frame(spark, rows, schema))
 
     applied: set[int] = set()
 
@@ -282,8 +286,7 @@ def test_products_are_recomputed_for_the_hours_a_batch_touches_and_orders_count_
     silver = gold["silver"]
     a3_view = silver_event("m0", _at(9, 0), "page", anonymous_id="a3", page_path="/", context_user_agent=IPHONE)
     schema = read(silver.events).schema
-    spark.createDataFrame([{name: a3_view.get(name) for name in schema.fieldNames()}], schema) \
-        .write.format("delta").mode("append").save(silver.events.path)
+    _silver_frame(spark, [a3_view], schema).write.format("delta").mode("append").save(silver.events.path)
     links = identity.latest_identity(identity.identity_links(read(silver.events)))
     a3_link = spark.createDataFrame([("a3", "u1", _at(8, 0), _at(8, 0), 1)], identity.IDENTITY_MAP_SCHEMA)
     links.unionByName(a3_link).write.format("delta").mode("append").save(silver.identity.path)

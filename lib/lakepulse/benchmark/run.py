@@ -29,10 +29,13 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lakepulse.benchmark.workspace import Workspace, dotted_override, merge
 from lakepulse.paths import runtime_dir
+
+if TYPE_CHECKING:
+    from lakepulse.settings import Settings
 
 
 def _at_least_one(text: str) -> int:
@@ -215,7 +218,7 @@ def _growth(spark: Any, args: argparse.Namespace, workspace: Workspace, tally: A
     return {"events": args.growth_events, "points": points, "failed": failed}
 
 
-def _copy_lakehouse(workspace: Workspace, source: Any, phase: str, **sections: Any) -> Any:
+def _copy_lakehouse(workspace: Workspace, source: Settings, phase: str, **sections: Any) -> Settings:
     """The settings of a new ``phase`` (``sections`` as :meth:`Workspace.settings` takes them) whose
     lakehouse is a copy of the ``source`` settings' lakehouse; no checkpoints: its streams start fresh."""
     copied = workspace.settings(phase, **sections)
