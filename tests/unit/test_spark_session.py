@@ -24,6 +24,7 @@ def test_local_conf_has_delta_kafka_jars_and_small_machine_defaults():
     assert any("delta-spark_4.1_2.13-" in j for j in jars)
     assert any("spark-sql-kafka-0-10_2.13-4.1.3" in j for j in jars)
     assert conf["spark.driver.memory"] == "4g"
+    assert conf["spark.sql.codegen.cache.maxEntries"] == "2000"
 
 
 def test_cluster_conf_leaves_master_jars_and_resources_to_the_launcher():
@@ -33,6 +34,24 @@ def test_cluster_conf_leaves_master_jars_and_resources_to_the_launcher():
     assert "spark.driver.memory" not in conf
     assert conf["spark.sql.shuffle.partitions"] == "64"
     assert conf["spark.sql.extensions"] == "io.delta.sql.DeltaSparkSessionExtension"
+
+
+def _compiles(spark) -> int:
+    return spark.sparkContext._jvm.org.apache.spark.metrics.source.CodegenMetrics.METRIC_COMPILATION_TIME().getCount()
+
+
+def test_compiled_code_of_a_query_outlives_a_hundred_other_queries(spark):
+    # A micro-batch cycle generates ~930 classes; Spark's default cache holds 100. An integer
+    # literal is compiled into the code, so each query below is a class of its own.
+    def run(i: int) -> int:
+        return spark.range(3).selectExpr(f"id * 7 + {i} AS x").agg({"x": "sum"}).first()[0]
+
+    assert run(0) == 21   # (0 + 7 + 14) + 3 × 0
+    for i in range(1, 121):
+        assert run(i) == 21 + 3 * i
+    before = _compiles(spark)
+    assert run(0) == 21
+    assert _compiles(spark) == before   # with 100 entries, its classes were evicted: compiled again
 
 
 def test_batch_checkpoints_are_dropped_when_the_block_ends(spark):
