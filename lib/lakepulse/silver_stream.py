@@ -11,7 +11,8 @@ Per batch, in this order:
    alone (:func:`~lakepulse.silver.new_messages`);
 4. append the new events (flagged late when older than the watermark);
 5. merge identity links and recompute the sessions of the devices the batch touched;
-6. append one metrics row: rows in = silver + quarantined + duplicates dropped.
+6. append one metrics row: rows in = silver + quarantined + duplicates dropped, and the latency
+   from event time to the rows being visible in silver.events (when the append had committed).
 
 Writes to different tables run side by side (:func:`~lakepulse.spark.in_parallel`): the quarantine
 append beside steps 3–5, and the identity merge beside the events append; the sessions after both.
@@ -28,7 +29,7 @@ import time
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 
-from pyspark.sql import Column, DataFrame, Row, SparkSession
+from pyspark.sql import DataFrame, Row, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.streaming import StreamingQuery
 from pyspark.sql.types import (
@@ -149,12 +150,11 @@ class SilverBatchWriter:
         if rows_out:
             self.max_event_time = max(filter(None, [self.max_event_time, summary["max_event_time"]]))
 
-        latency = summary["latency"] or [None, None, None]
         metrics_row = (
             SILVER_QUERY, batch_id, started_at, rows_in, rows_out, n_quarantined, by_rule,
             {rule: summary[f"warned_{rule}"] for rule in RULE_NAMES if summary[f"warned_{rule}"]},
             rows_in - rows_out - n_quarantined, summary["late_rows"] or 0, summary["max_event_time"], watermark,
-            int((time.time() - started) * 1000), *latency, summary["latency_max"], summary["ingest_p99"],
+            int((time.time() - started) * 1000), *_visible_latency(summary),
         )
         append_once(self.spark.createDataFrame([metrics_row], METRICS_SCHEMA), self.tables.metrics,
                     SILVER_QUERY, batch_id)
@@ -162,17 +162,25 @@ class SilverBatchWriter:
         compact_when_due(self.spark, self.tables.all(), self.settings.lakehouse.compact_every_batches, batch_id)
 
     def _write_new_events(self, accepted: DataFrame, dates: list, watermark: datetime | None, batch_id: int,
-                          checkpoint: BatchCheckpoints) -> Row:
+                          checkpoint: BatchCheckpoints) -> dict:
         """Deduplicate and pseudonymise the ``accepted`` rows, append the new ones to silver.events,
-        merge their identity links and recompute their devices' sessions; returns their summary."""
+        merge their identity links and recompute their devices' sessions; returns their summary
+        (:func:`_batch_summary`) and ``visible_ms``, when the append had committed (epoch ms)."""
         new_events = silver_rows(new_messages(accepted.drop("key", "value"), self._seen_messages(dates)),
                                  self.salt, F.lit(watermark).cast("timestamp"))
         new_events = checkpoint(new_events)
-        summary = _batch_summary(new_events)
+        summary = _batch_summary(new_events).asDict()
+        summary["visible_ms"] = None
+
+        def append() -> float:
+            append_once(new_events, self.tables.events, SILVER_QUERY, batch_id)
+            return time.time() * 1000
+
         if summary["rows_out"]:
             # Identity links come from the batch's own rows: merged beside the events append.
-            in_parallel(self.spark, lambda: append_once(new_events, self.tables.events, SILVER_QUERY, batch_id),
-                        (lambda: self._update_identity(new_events, batch_id)) if summary["identity_links"] else None)
+            summary["visible_ms"], _ = in_parallel(
+                self.spark, append,
+                (lambda: self._update_identity(new_events, batch_id)) if summary["identity_links"] else None)
             # After both: the sessions are recomputed from silver.events, the batch's rows included,
             # and their delete and append take no txn ids from the identity merge's session settings.
             self._update_sessions(summary["devices"], summary["first_date"])
@@ -222,8 +230,15 @@ class SilverBatchWriter:
         recomputed.write.format("delta").mode("append").save(self.tables.sessions.path)
 
 
-def _seconds_between(later: str, earlier: str) -> Column:
-    return F.col(later).cast("double") - F.col(earlier).cast("double")
+def _visible_latency(summary: dict) -> tuple:
+    """The metrics row's latency columns, from event time to the batch's rows being visible in
+    silver.events (its append's commit), in ms: p50, p95, p99, max, and the p99 from the Kafka
+    record's timestamp; all None when the batch appended nothing."""
+    visible = summary["visible_ms"]
+    if visible is None:
+        return None, None, None, None, None
+    p50, p95, p99 = (visible + ms for ms in summary["minus_event_ms"])
+    return p50, p95, p99, visible + summary["minus_first_event_ms"], visible + summary["minus_kafka_ms_p99"]
 
 
 def _batch_summary(new_events: DataFrame) -> Row:
@@ -237,11 +252,11 @@ def _batch_summary(new_events: DataFrame) -> Row:
         F.min("event_date").alias("first_date"),
         F.sum(has_link.cast("long")).alias("identity_links"),
         F.collect_set(sessions.device_id()).alias("devices"),
-        F.expr("transform(percentile_approx(unix_millis(silver_time) - unix_millis(event_time), "
-               "array(0.5, 0.95, 0.99)), x -> CAST(x AS DOUBLE))").alias("latency"),
-        F.max(_seconds_between("silver_time", "event_time") * 1000).alias("latency_max"),
-        F.expr("CAST(percentile_approx(unix_millis(silver_time) - unix_millis(kafka_timestamp), 0.99) AS DOUBLE)")
-        .alias("ingest_p99"),
+        # Latency is (when the append commits) − (event time): its quantiles are that moment plus
+        # the quantiles of −(event time), known now.
+        F.percentile_approx(-F.unix_millis("event_time"), [0.5, 0.95, 0.99]).alias("minus_event_ms"),
+        F.max(-F.unix_millis("event_time")).alias("minus_first_event_ms"),
+        F.percentile_approx(-F.unix_millis("kafka_timestamp"), 0.99).alias("minus_kafka_ms_p99"),
         *[F.sum(F.array_contains("warned_rules", rule).cast("long")).alias(f"warned_{rule}") for rule in RULE_NAMES],
     ).first()
 

@@ -131,6 +131,13 @@ def test_stitching_moves_earlier_activity_to_the_identified_user(spark, gold):
     assert funnel[("direct", "mobile", 1)] == (1, 1)         # u1: viewed p2 …
     assert funnel[("direct", "mobile", 2)] == (1, 0)         # … and never added it
     assert read(tables.user_activity).where("user_id = 'a1'").count() == 1
+    # Latency from event time to gold, by nearest rank over the batch's five events (10:00, 10:05,
+    # 10:06, 10:10, 10:20): the 3rd largest (p50) is 10:06's, the 5th (p95, p99) 10:00's, the max's.
+    [m] = read(tables.metrics).where("query = 'build_gold' AND batch_id = 0").collect()
+    assert (m.latency_max_ms - m.latency_p50_ms, m.latency_max_ms - m.latency_p95_ms,
+            m.latency_max_ms - m.latency_p99_ms) == (360_000, 0, 0)
+    written = max(h.timestamp for h in spark.sql(f"DESCRIBE HISTORY delta.`{tables.funnel_daily.path}`").collect())
+    assert m.latency_max_ms >= (written - _at(10, 0)).total_seconds() * 1000   # measured after its writes
 
     gold["apply"](1)
     assert _profile(gold, "a1") == {}  # a1 is u1 now, in every table

@@ -59,6 +59,32 @@ def _metrics(spark, tables):
     return [r.asDict() for r in spark.read.format("delta").load(tables.metrics.path).orderBy("batch_id").collect()]
 
 
+def test_latency_runs_from_event_time_to_the_events_append_commit(spark, silver):
+    from delta.tables import DeltaTable
+
+    settings, tables = silver
+    views = [c.encode(c.track_event(c.PRODUCT_VIEWED, message_id=f"m{i}", anonymous_id="dev-1",
+                                    timestamp=T0 + timedelta(seconds=i), properties={"product_id": "p-1"}))
+             for i in range(100)]
+    SilverBatchWriter(spark, settings, tables)(Bronze(spark).batch(views), 0)
+
+    [row] = _metrics(spark, tables)
+    # One moment of visibility minus event times 0..99 s after T0: latencies max − 0 s … max − 99 s;
+    # by nearest rank the 99th of the 100 is max − 1 s, the 95th max − 5 s, the 50th max − 50 s.
+    assert row["latency_max_ms"] - row["latency_p99_ms"] == 1_000
+    assert row["latency_max_ms"] - row["latency_p95_ms"] == 5_000
+    assert row["latency_max_ms"] - row["latency_p50_ms"] == 50_000
+
+    def committed_ms(ref, operation):
+        history = DeltaTable.forPath(spark, ref.path).history().where(f"operation = '{operation}'").collect()
+        return max(h["timestamp"] for h in history).replace(tzinfo=UTC).timestamp() * 1000
+
+    # Visible once the events append has committed, and measured before the metrics row's own commit.
+    t0_ms = T0.timestamp() * 1000
+    assert committed_ms(tables.events, "WRITE") - t0_ms <= row["latency_max_ms"]
+    assert row["latency_max_ms"] <= committed_ms(tables.metrics, "WRITE") - t0_ms
+
+
 @pytest.mark.slow
 def test_dedup_within_and_across_batches_and_a_restart(spark, silver):
     settings, tables = silver

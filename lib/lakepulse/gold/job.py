@@ -210,9 +210,10 @@ class GoldBatchWriter:
             # The hours (session time zone text) whose product metrics the batch changes.
             F.collect_set(F.when(product_or_order, F.date_format(products.hour_of(), "yyyy-MM-dd HH:mm:ss")))
             .alias("product_hours"),
-            # Event-time quantiles now give latency quantiles once gold is written (q ↔ 1 − q).
-            F.percentile_approx(F.unix_millis("event_time"), [0.5, 0.05, 0.01]).alias("event_ms"),
-            F.min(F.unix_millis("event_time")).alias("min_event_ms"),
+            # Latency is (when gold is written) − (event time): its quantiles are that moment plus
+            # the quantiles of −(event time), known now.
+            F.percentile_approx(-F.unix_millis("event_time"), [0.5, 0.95, 0.99]).alias("minus_event_ms"),
+            F.max(-F.unix_millis("event_time")).alias("minus_first_event_ms"),
         ).first()
         if not info["rows"]:
             return
@@ -255,10 +256,10 @@ class GoldBatchWriter:
         in_parallel(spark, people_tables, lambda: self._write_products(silver, info["product_hours"], batch_id), funnels)
 
         finished_ms = time.time() * 1000
-        p50, p95, p99 = (finished_ms - ms for ms in info["event_ms"])
+        p50, p95, p99 = (finished_ms + ms for ms in info["minus_event_ms"])
         metrics_row = (GOLD_QUERY, batch_id, datetime.fromtimestamp(started, UTC), info["rows"],
                        people.count(), 0, {}, {}, 0, 0, info["max_event_time"], watermark,
-                       int(finished_ms - started * 1000), p50, p95, p99, finished_ms - info["min_event_ms"], None)
+                       int(finished_ms - started * 1000), p50, p95, p99, finished_ms + info["minus_first_event_ms"], None)
         append_once(spark.createDataFrame([metrics_row], METRICS_SCHEMA), self.tables.metrics, GOLD_QUERY, batch_id)
         # The tables gold writes; silver compacts its own and the metrics table.
         compact_when_due(spark, self.tables.written(), self.settings.lakehouse.compact_every_batches, batch_id)
