@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from pyspark.sql import SparkSession
+from pyspark.sql import Column, Row, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.streaming import StreamingQuery
 from pyspark.sql.types import (
@@ -46,6 +46,22 @@ METRICS_SCHEMA = StructType([
     StructField("latency_max_ms", DoubleType()),
     StructField("ingest_latency_p99_ms", DoubleType()),
 ])
+
+
+def event_time_aggregates(event_time: str = "event_time") -> list[Column]:
+    """Aggregates of a batch for :func:`latency_at`: quantiles 0.5, 0.95, 0.99 and the max of
+    −(event time) in epoch ms (``minus_event_ms``, ``minus_first_event_ms``)."""
+    minus_ms = -F.unix_millis(event_time)
+    return [F.percentile_approx(minus_ms, [0.5, 0.95, 0.99]).alias("minus_event_ms"),
+            F.max(minus_ms).alias("minus_first_event_ms")]
+
+
+def latency_at(aggregates: Row | dict, moment_ms: float) -> tuple[float, float, float, float]:
+    """Latency p50, p95, p99 and max (ms) of a batch's rows that became visible at ``moment_ms``
+    (epoch ms), from its :func:`event_time_aggregates`: latency = moment − event time, so its
+    quantiles are the moment plus those of −(event time), by nearest rank."""
+    p50, p95, p99 = (moment_ms + ms for ms in aggregates["minus_event_ms"])
+    return p50, p95, p99, moment_ms + aggregates["minus_first_event_ms"]
 
 
 def ensure_metrics_table(spark: SparkSession, settings: Settings) -> TableRef:

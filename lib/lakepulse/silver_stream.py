@@ -47,7 +47,7 @@ from lakepulse.io.delta import (
     idempotent_dml,
     trigger_kwargs,
 )
-from lakepulse.metrics import METRICS_SCHEMA, ensure_metrics_table
+from lakepulse.metrics import METRICS_SCHEMA, ensure_metrics_table, event_time_aggregates, latency_at
 from lakepulse.settings import Settings, privacy_salt
 from lakepulse.silver import new_messages, quarantine_rows, silver_rows, validate
 from lakepulse.spark import BatchCheckpoints, in_parallel, one_of
@@ -237,8 +237,7 @@ def _visible_latency(summary: dict) -> tuple:
     visible = summary["visible_ms"]
     if visible is None:
         return None, None, None, None, None
-    p50, p95, p99 = (visible + ms for ms in summary["minus_event_ms"])
-    return p50, p95, p99, visible + summary["minus_first_event_ms"], visible + summary["minus_kafka_ms_p99"]
+    return *latency_at(summary, visible), visible + summary["minus_kafka_ms_p99"]
 
 
 def _batch_summary(new_events: DataFrame) -> Row:
@@ -252,10 +251,8 @@ def _batch_summary(new_events: DataFrame) -> Row:
         F.min("event_date").alias("first_date"),
         F.sum(has_link.cast("long")).alias("identity_links"),
         F.collect_set(sessions.device_id()).alias("devices"),
-        # Latency is (when the append commits) − (event time): its quantiles are that moment plus
-        # the quantiles of −(event time), known now.
-        F.percentile_approx(-F.unix_millis("event_time"), [0.5, 0.95, 0.99]).alias("minus_event_ms"),
-        F.max(-F.unix_millis("event_time")).alias("minus_first_event_ms"),
+        # Latency quantiles once the append has committed (latency_at), and from the Kafka record's time.
+        *event_time_aggregates(),
         F.percentile_approx(-F.unix_millis("kafka_timestamp"), 0.99).alias("minus_kafka_ms_p99"),
         *[F.sum(F.array_contains("warned_rules", rule).cast("long")).alias(f"warned_{rule}") for rule in RULE_NAMES],
     ).first()

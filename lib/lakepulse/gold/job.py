@@ -65,7 +65,7 @@ from lakepulse.io.delta import (
     trigger_kwargs,
 )
 from lakepulse.io.kafka import ensure_topics
-from lakepulse.metrics import METRICS_SCHEMA, ensure_metrics_table
+from lakepulse.metrics import METRICS_SCHEMA, ensure_metrics_table, event_time_aggregates, latency_at
 from lakepulse.settings import Settings
 from lakepulse.spark import BatchCheckpoints, in_parallel, one_of
 from lakepulse.tables import TableRef, checkpoint_path, table_ref
@@ -210,10 +210,8 @@ class GoldBatchWriter:
             # The hours (session time zone text) whose product metrics the batch changes.
             F.collect_set(F.when(product_or_order, F.date_format(products.hour_of(), "yyyy-MM-dd HH:mm:ss")))
             .alias("product_hours"),
-            # Latency is (when gold is written) − (event time): its quantiles are that moment plus
-            # the quantiles of −(event time), known now.
-            F.percentile_approx(-F.unix_millis("event_time"), [0.5, 0.95, 0.99]).alias("minus_event_ms"),
-            F.max(-F.unix_millis("event_time")).alias("minus_first_event_ms"),
+            # Latency quantiles once gold is written (latency_at).
+            *event_time_aggregates(),
         ).first()
         if not info["rows"]:
             return
@@ -256,10 +254,9 @@ class GoldBatchWriter:
         in_parallel(spark, people_tables, lambda: self._write_products(silver, info["product_hours"], batch_id), funnels)
 
         finished_ms = time.time() * 1000
-        p50, p95, p99 = (finished_ms + ms for ms in info["minus_event_ms"])
         metrics_row = (GOLD_QUERY, batch_id, datetime.fromtimestamp(started, UTC), info["rows"],
                        people.count(), 0, {}, {}, 0, 0, info["max_event_time"], watermark,
-                       int(finished_ms - started * 1000), p50, p95, p99, finished_ms + info["minus_first_event_ms"], None)
+                       int(finished_ms - started * 1000), *latency_at(info, finished_ms), None)
         append_once(spark.createDataFrame([metrics_row], METRICS_SCHEMA), self.tables.metrics, GOLD_QUERY, batch_id)
         # The tables gold writes; silver compacts its own and the metrics table.
         compact_when_due(spark, self.tables.written(), self.settings.lakehouse.compact_every_batches, batch_id)
