@@ -106,7 +106,7 @@ def merge_identity(existing: DataFrame, batch: DataFrame) -> DataFrame:
     return _one_row_per_anonymous_id(both, earliest="first_seen", latest="last_seen", links=F.sum("links"))
 
 
-def identity_merge_sql(target: str, source: str) -> str:
+def identity_merge_sql(target: str, source: str, *, target_only: str | None = None) -> str:
     """The Delta ``MERGE INTO`` statement that merges ``source`` into the identity map ``target``.
 
     ``target`` is the identity map table (a name, or ``delta.`/path```), ``source`` a table or view
@@ -116,6 +116,9 @@ def identity_merge_sql(target: str, source: str) -> str:
     greatest, ``links`` summed; new anonymous ids are inserted. ``links`` is a running sum, so a
     replayed batch must not be merged twice: run it with Delta's idempotent-write options
     (``spark.databricks.delta.write.txnAppId`` / ``txnVersion``) in ``foreachBatch``.
+    ``target_only``: a SQL predicate on the target (alias ``t``) that every row the source matches
+    satisfies, e.g. ``t.anonymous_id IN (…)`` of the source's ids: the scan drops the other rows
+    before the join (the map grows with every device ever seen; a batch links a few).
 
     Example::
 
@@ -123,7 +126,7 @@ def identity_merge_sql(target: str, source: str) -> str:
     """
     return f"""MERGE INTO {target} AS t
 USING {source} AS s
-ON t.anonymous_id = s.anonymous_id
+ON t.anonymous_id = s.anonymous_id{f" AND ({target_only})" if target_only else ""}
 WHEN MATCHED THEN UPDATE SET
   t.user_id = CASE
     WHEN s.last_seen > t.last_seen OR (s.last_seen = t.last_seen AND s.user_id > t.user_id) THEN s.user_id

@@ -45,6 +45,7 @@ from lakepulse.io.delta import (
     compact_when_due,
     ensure_delta_table,
     idempotent_dml,
+    strings_in,
     trigger_kwargs,
 )
 from lakepulse.metrics import METRICS_SCHEMA, ensure_metrics_table, event_time_aggregates, latency_at
@@ -206,9 +207,12 @@ class SilverBatchWriter:
         links = identity.latest_identity(identity.identity_links(new_events))
         view = f"_identity_batch_{id(self)}"
         links.createOrReplaceTempView(view)
+        # The map's rows of the batch's ids only, not every device ever seen, enter the MERGE's join.
+        linked = strings_in("t.anonymous_id", [row[0] for row in links.select("anonymous_id").collect()])
         # The view lives in the micro-batch's own session (foreachBatch clones the session).
         with idempotent_dml(links.sparkSession, SILVER_QUERY, self.tables.identity, batch_id):
-            links.sparkSession.sql(identity.identity_merge_sql(f"delta.`{self.tables.identity.path}`", view))
+            links.sparkSession.sql(identity.identity_merge_sql(f"delta.`{self.tables.identity.path}`", view,
+                                                               target_only=linked))
 
     def _update_sessions(self, devices: list[str], first_date) -> None:  # noqa: ANN001 - a date
         """Recompute the sessions of ``devices`` from their silver events since the day before the

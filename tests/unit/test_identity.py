@@ -12,7 +12,7 @@ from lakepulse.identity import (
     latest_identity,
     merge_identity,
 )
-from lakepulse.io.delta import ensure_delta_table
+from lakepulse.io.delta import ensure_delta_table, strings_in
 from lakepulse.tables import TableRef
 
 EVENT_COLUMNS = "message_id string, type string, event string, anonymous_id string, user_id string, " \
@@ -142,7 +142,8 @@ def test_merge_identity_equals_latest_identity_over_all_links(spark):
 
 
 @pytest.mark.integration
-def test_identity_merge_sql_on_a_delta_table(spark, tmp_path):
+@pytest.mark.parametrize("pruned", [False, True], ids=["whole-map", "pruned-to-the-batch-ids"])
+def test_identity_merge_sql_on_a_delta_table(spark, tmp_path, pruned):
     # Delta rebuilds a snapshot with 50 tasks by default: minutes on two busy cores, for 3 rows.
     previous = spark.conf.get("spark.databricks.delta.snapshotPartitions", None)
     spark.conf.set("spark.databricks.delta.snapshotPartitions", "1")
@@ -152,8 +153,11 @@ def test_identity_merge_sql_on_a_delta_table(spark, tmp_path):
         "delta.autoOptimize.optimizeWrite": "false", "delta.autoOptimize.autoCompact": "false"})
     try:
         for links, expected in ((FIRST_LINKS, AFTER_FIRST), (SECOND_LINKS, AFTER_BOTH)):
-            latest_identity(spark.createDataFrame(links, LINK_COLUMNS)).createOrReplaceTempView("identity_batch")
-            spark.sql(identity_merge_sql(table.name, "identity_batch"))
+            batch = latest_identity(spark.createDataFrame(links, LINK_COLUMNS))
+            batch.createOrReplaceTempView("identity_batch")
+            # Pruned: the target's rows of the batch's own anonymous ids only; the same result.
+            only = strings_in("t.anonymous_id", [r[0] for r in batch.select("anonymous_id").collect()]) if pruned else None
+            spark.sql(identity_merge_sql(table.name, "identity_batch", target_only=only))
             assert_rows(spark.table(table.name), expected)
     finally:
         spark.sql(f"DROP TABLE IF EXISTS {table.name}")

@@ -358,8 +358,11 @@ class GoldBatchWriter:
         from delta.tables import DeltaTable
 
         with idempotent_dml(spark, PUBLISHER, self.tables.user_activity, batch_id):
+            # Pruned to the pending keys: the table's other rows stay out of the join.
+            published = F.expr("t.report_key = s.report_key") & one_of(F.col("t.report_key"), _values(
+                pending.select("report_key")))
             (DeltaTable.forPath(spark, self.tables.user_activity.path).alias("t")
-             .merge(pending.select("report_key").alias("s"), "t.report_key = s.report_key")
+             .merge(pending.select("report_key").alias("s"), published)
              .whenMatchedUpdate(condition="t.published_at IS NULL", set={"published_at": "current_timestamp()"})
              .execute())
 

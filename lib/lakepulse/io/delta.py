@@ -82,11 +82,23 @@ def overwrite_once(frame: DataFrame, ref: TableRef, writer: str, version: int, *
     _write_once(frame, ref, writer, version, "overwrite", **options)
 
 
+def _sql_string(text: str) -> str:
+    """``text`` as a Spark SQL string literal: quoted, its backslashes and quotes escaped."""
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
 def _literals_in(column: str, sql_type: str, texts: Iterable[str]) -> str:
-    listed = ", ".join(f"{sql_type}'{text}'" for text in sorted(set(texts)))
+    listed = ", ".join(sql_type + _sql_string(text) for text in sorted(set(texts)))
     if not listed:
         raise ValueError(f"no values given for {column}")
-    return f"`{column}` IN ({listed})"
+    quoted = ".".join(f"`{part}`" for part in column.split("."))
+    return f"{quoted} IN ({listed})"
+
+
+def strings_in(column: str, texts: Iterable[str]) -> str:
+    """``column IN ('…', …)`` as SQL text (``column`` may be qualified: ``t.user_id``), each
+    string escaped; e.g. a MERGE condition's pruning of the target to a batch's ids."""
+    return _literals_in(column, "", texts)
 
 
 def dates_in(column: str, days: Iterable[date]) -> str:
