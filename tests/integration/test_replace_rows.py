@@ -31,13 +31,14 @@ def _rows(spark, ref: TableRef) -> list[tuple]:
     return sorted(tuple(r) for r in spark.read.format("delta").load(ref.path).collect())
 
 
-def test_a_scope_of_people_replaces_their_rows_by_key_and_keeps_the_columns_not_updated(spark, table):
+@pytest.mark.parametrize("scope_values", [None, ["a", "o'q\\"]], ids=["collected", "given"])
+def test_a_scope_of_people_replaces_their_rows_by_key_and_keeps_the_columns_not_updated(spark, table, scope_values):
     # Scope a and o'q\ (a quote and a backslash in the id): a's hour 1 changes n (note kept: not an
     # update column), a's hour 2 is not in the rows (deleted), a gets hour 3 (inserted); o'q\ is
     # unchanged; b and c are outside the scope and untouched.
     rows = spark.createDataFrame([("a", 1, 10, "new"), ("a", 3, 30, "new"), ("o'q\\", 1, 5, "new")], SCHEMA)
     scope = spark.createDataFrame([("a",), ("o'q\\",)], "user_id string")
-    counts = replace_rows(rows, table, keys=("user_id", "hour"), scope=scope, update=("n",))
+    counts = replace_rows(rows, table, keys=("user_id", "hour"), scope=scope, update=("n",), scope_values=scope_values)
     assert _rows(spark, table) == [("a", 1, 10, "x"), ("a", 3, 30, "new"), ("b", 1, 3, "x"), ("c", 1, 4, "x"),
                                    ("o'q\\", 1, 5, "x")]
     assert (counts["num_updated_rows"], counts["num_deleted_rows"], counts["num_inserted_rows"]) == (1, 1, 1)

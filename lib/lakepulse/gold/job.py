@@ -240,9 +240,10 @@ class GoldBatchWriter:
 
         def people_tables() -> None:
             """user_profile, then user_activity_hourly and its reports (the writes with session txn ids)."""
-            self._write_profiles(people_events, identity, people, batch_id, checkpoint)
+            self._write_profiles(people_events, identity, people, touched_ids, batch_id, checkpoint)
             replace_rows_once(activity.hourly_activity(people_events), self.tables.user_activity, batch_id,
-                              keys=("user_id", "window_start"), scope=people, update=activity.DATA_COLUMNS)
+                              keys=("user_id", "window_start"), scope=people, scope_values=touched_ids,
+                              update=activity.DATA_COLUMNS)
             self._publish_closed_windows(spark, watermark, batch_id, checkpoint)
 
         def funnels() -> None:
@@ -255,7 +256,7 @@ class GoldBatchWriter:
 
         finished_ms = time.time() * 1000
         metrics_row = (GOLD_QUERY, batch_id, datetime.fromtimestamp(started, UTC), info["rows"],
-                       people.count(), 0, {}, {}, 0, 0, info["max_event_time"], watermark,
+                       len(touched_ids), 0, {}, {}, 0, 0, info["max_event_time"], watermark,
                        int(finished_ms - started * 1000), *latency_at(info, finished_ms), None)
         append_once(spark.createDataFrame([metrics_row], METRICS_SCHEMA), self.tables.metrics, GOLD_QUERY, batch_id)
         # The tables gold writes; silver compacts its own and the metrics table.
@@ -279,8 +280,8 @@ class GoldBatchWriter:
         )
         return checkpoint(touched), rows, looked_up
 
-    def _write_profiles(self, people_events: DataFrame, identity: DataFrame, people: DataFrame, batch_id: int,
-                        checkpoint: BatchCheckpoints) -> None:
+    def _write_profiles(self, people_events: DataFrame, identity: DataFrame, people: DataFrame,
+                        people_ids: list[str], batch_id: int, checkpoint: BatchCheckpoints) -> None:
         # Read twice either way (the cuts or the merge's stale rows, then the write).
         fresh = checkpoint(people_profiles(people_events, identity, self.settings.silver.session_gap_seconds, people))
         ref = self.tables.user_profile
@@ -296,7 +297,7 @@ class GoldBatchWriter:
         latest = fresh.agg(F.max("last_seen").alias("_latest"))
         as_of = F.greatest(F.lit(cuts.as_of).cast("timestamp"), F.col("_latest"))
         scored = profiles.score_rfm(fresh.crossJoin(F.broadcast(latest)), cuts, as_of)
-        counts = replace_rows_once(scored, ref, batch_id, keys=("user_id",), scope=people)
+        counts = replace_rows_once(scored, ref, batch_id, keys=("user_id",), scope=people, scope_values=people_ids)
         self.rfm.people += counts.get("num_inserted_rows", 0) - counts.get("num_deleted_rows", 0)
 
     def _write_products(self, silver: DataFrame, hours: list[str], batch_id: int) -> None:
