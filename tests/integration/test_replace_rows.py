@@ -64,3 +64,9 @@ def test_a_scope_column_that_is_not_a_key_is_refused(spark, table):
     scope = spark.createDataFrame([("x",)], "note string")
     with pytest.raises(ValueError, match=r"scope's columns \['note'\] must be key columns"):
         replace_rows(spark.createDataFrame([], SCHEMA), table, keys=("user_id", "hour"), scope=scope)
+
+
+def test_scope_values_need_a_one_column_scope(spark, table):
+    scope = spark.createDataFrame([("a", 1)], "user_id string, hour int")
+    with pytest.raises(ValueError, match=r"scope_values needs a one-column scope, got \['user_id', 'hour'\]"):
+        replace_rows(spark.createDataFrame([], SCHEMA), table, keys=("user_id", "hour"), scope=scope, scope_values=["a"])
