@@ -282,6 +282,25 @@ def test_events_of_finds_the_peoples_events_on_every_date_they_have_any(spark, t
     assert found(["u1", "u9"]) == ["m1", "m2", "m3", "m6"]
     assert found(["a3"]) == ["m4", "m5"]
     assert found([]) == []
+    # Within spans of dates: a1's 1 March event and a3's 4 March one are outside them.
+    within = [(date(2026, 3, 2), date(2026, 3, 3))]
+    assert sorted(r.message_id for r in _events_of(silver, identity, ["u1", "a3"], within=within).collect()) == [
+        "m2", "m3"]
+
+
+def test_active_spans_join_the_batch_dates_and_the_profiles_widened_by_a_day(spark):
+    from lakepulse.gold.job import _active_spans
+
+    profiles = spark.createDataFrame([
+        ("u1", datetime(2026, 3, 1, 10), datetime(2026, 3, 3, 23)),    # 28 Feb - 4 Mar
+        ("u2", datetime(2026, 3, 10, 0), datetime(2026, 3, 10, 1)),    # 9 - 11 Mar
+        ("u3", datetime(2026, 1, 1, 0), datetime(2026, 1, 2, 0)),      # not touched
+    ], "user_id string, first_seen timestamp, last_seen timestamp")
+    batch = [date(2026, 3, 5), date(2026, 3, 20), None]
+    # 5 March is adjacent to u1's span (joined); 20 March stands alone; u9 has no profile.
+    assert _active_spans(profiles, ["u1", "u2", "u9"], batch) == [
+        (date(2026, 2, 28), date(2026, 3, 5)), (date(2026, 3, 9), date(2026, 3, 11)), (date(2026, 3, 20), date(2026, 3, 20))]
+    assert _active_spans(profiles, [], [date(2026, 3, 5)]) == [(date(2026, 3, 5), date(2026, 3, 5))]
 
 
 def test_products_are_recomputed_for_the_hours_a_batch_touches_and_orders_count_once_a_day(spark, gold):
@@ -316,3 +335,53 @@ def test_products_are_recomputed_for_the_hours_a_batch_touches_and_orders_count_
     assert (u1["devices"], u1["events"], u1["page_views"], u1["product_views"], u1["orders"], u1["revenue"]) == \
         (3, 11, 2, 3, 2, 80.0)
     assert _profile(gold, "a1") == {}
+
+
+def test_restitching_reaches_the_peoples_events_on_earlier_dates(spark, kafka_bootstrap, tmp_path):
+    """A batch reads silver only on the dates its people can have events on (their profiles' spans
+    and its own dates): a device's earlier-day events still follow it to the user it is linked
+    to, twice. Batch 0 (1 March): anonymous a7 views and adds p1 at 10:00 and 10:01. Batch 1
+    (5 March): a7 identifies as u7 at 09:00, and orders o7 (50.0) at 09:01 as u7. Batch 2 (9 March):
+    a7 identifies as u8 at 08:00 — a7's own events move to u8; the events carrying u7 stay."""
+    reports = unique_topic("reports")
+    settings, _ = make_settings(tmp_path, kafka_bootstrap, unique_topic("events"),
+                                privacy={"salt": "pytest-salt", "salt_file": ""}, gold={"reports_topic": reports})
+    ensure_topics(kafka_bootstrap, [reports], partitions=1)
+    silver = ensure_silver_tables(spark, settings)
+    tables = ensure_gold_tables(spark, settings)
+    schema = spark.read.format("delta").load(silver.events.path).schema
+    writer = GoldBatchWriter(spark, settings, tables)
+    a7 = {"anonymous_id": "a7", "context_user_agent": DESKTOP}
+    batches = [
+        [silver_event("n1", datetime(2026, 3, 1, 10, 0), event="Product Viewed", product_id="p1", price=80.0, **a7),
+         silver_event("n2", datetime(2026, 3, 1, 10, 1), event="Product Added", product_id="p1", price=80.0, **a7)],
+        [silver_event("n3", datetime(2026, 3, 5, 9, 0), "identify", user_id="u7", **a7),
+         silver_event("n4", datetime(2026, 3, 5, 9, 1), event="Order Completed", order_id="o7", revenue=50.0,
+                      user_id="u7", products=[_line("p1", 50.0, "shoes")], **a7)],
+        [silver_event("n5", datetime(2026, 3, 9, 8, 0), "identify", user_id="u8", **a7)],
+    ]
+
+    def profiles() -> dict:
+        return {r.user_id: (r.events, r.first_seen, r.last_seen, r.active_days, r.orders)
+                for r in spark.read.format("delta").load(tables.user_profile.path).collect()}
+
+    def activity() -> list:
+        return sorted((r.user_id, r.window_start, r.clicks, r.purchases, r.revenue)
+                      for r in spark.read.format("delta").load(tables.user_activity.path).collect())
+
+    for batch_id, rows in enumerate(batches):
+        _silver_frame(spark, rows, schema).write.format("delta").mode("append").save(silver.events.path)
+        events = spark.read.format("delta").load(silver.events.path)
+        writer(events.where(F.col("message_id").isin([r["message_id"] for r in rows])), batch_id)
+        # Silver's identity merge of the batch, committed after gold read the map (gold adds the
+        # batch's own links): gold finds a re-linked device's previous user in the map.
+        (identity.latest_identity(identity.identity_links(events)).select(*identity.IDENTITY_MAP_COLUMNS)
+         .write.format("delta").mode("overwrite").save(silver.identity.path))
+        if batch_id == 1:
+            assert profiles() == {"u7": (4, datetime(2026, 3, 1, 10, 0), datetime(2026, 3, 5, 9, 1), 2, 1)}
+            assert activity() == [("u7", datetime(2026, 3, 1, 10), 2, 0, 0.0),
+                                  ("u7", datetime(2026, 3, 5, 9), 0, 1, 50.0)]
+    assert profiles() == {"u7": (2, datetime(2026, 3, 5, 9, 0), datetime(2026, 3, 5, 9, 1), 1, 1),
+                          "u8": (3, datetime(2026, 3, 1, 10, 0), datetime(2026, 3, 9, 8, 0), 2, 0)}
+    # u7's 1 March window is gone (stale), u8 has it; the 9 March identify is no click.
+    assert activity() == [("u7", datetime(2026, 3, 5, 9), 0, 1, 50.0), ("u8", datetime(2026, 3, 1, 10), 2, 0, 0.0)]

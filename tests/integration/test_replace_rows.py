@@ -70,3 +70,14 @@ def test_scope_values_need_a_one_column_scope(spark, table):
     scope = spark.createDataFrame([("a", 1)], "user_id string, hour int")
     with pytest.raises(ValueError, match=r"scope_values needs a one-column scope, got \['user_id', 'hour'\]"):
         replace_rows(spark.createDataFrame([], SCHEMA), table, keys=("user_id", "hour"), scope=scope, scope_values=["a"])
+
+
+def test_rows_of_the_scope_below_a_lower_bound_are_left_alone(spark, table):
+    # Scope a, hours from 2 on: a's hour 1, below the bound and not in the rows, stays (without the
+    # bound it would be deleted as stale); hour 2 is updated (every column) and hour 3 inserted.
+    rows = spark.createDataFrame([("a", 2, 20, "new"), ("a", 3, 30, "new")], SCHEMA)
+    scope = spark.createDataFrame([("a",)], "user_id string")
+    counts = replace_rows(rows, table, keys=("user_id", "hour"), scope=scope, lower_bounds={"hour": 2})
+    assert _rows(spark, table) == [("a", 1, 1, "x"), ("a", 2, 20, "new"), ("a", 3, 30, "new"), ("b", 1, 3, "x"),
+                                   ("c", 1, 4, "x"), ("o'q\\", 1, 5, "x")]
+    assert (counts["num_updated_rows"], counts["num_deleted_rows"], counts["num_inserted_rows"]) == (1, 0, 1)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import operator
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import date
 from typing import Any
@@ -139,6 +139,7 @@ def replace_rows(
     update: Sequence[str] | None = None,
     ignore_changes_in: Sequence[str] = ("updated_at",),
     scope_values: Collection[str] | None = None,
+    lower_bounds: Mapping[str, Any] | None = None,
 ) -> dict[str, int]:
     """Make the rows of the Delta table ``ref`` inside ``scope`` equal ``rows``, in one MERGE commit.
 
@@ -152,6 +153,12 @@ def replace_rows(
     ``update`` columns, default all but ``keys``: columns left out — e.g. ``published_at`` — keep
     their value). Rows outside ``scope`` are untouched. Returns the MERGE's counts
     (``num_inserted_rows``, ``num_deleted_rows``, …; empty when it committed nothing).
+
+    ``lower_bounds`` (column → value): every row of ``scope`` in the table that may be stale or
+    replaced has each column ``>=`` its value (e.g. hourly windows no older than the people's
+    earliest event). The target is filtered by them too, so Delta skips the files whose statistics
+    put every row below a bound: a table that grows with time is read at its recent end. Rows of
+    ``scope`` below a bound are neither read nor deleted; ``rows`` must hold none.
     """
     from delta.tables import DeltaTable
 
@@ -174,7 +181,10 @@ def replace_rows(
         held = {c: {row[c] for row in found if row[c] is not None} for c in scoped}
 
     def pruned(prefix: str) -> Column:
-        return functools.reduce(operator.and_, (one_of(F.col(f"{prefix}`{c}`"), sorted(held[c])) for c in scoped))
+        return functools.reduce(operator.and_, [
+            *(one_of(F.col(f"{prefix}`{c}`"), sorted(held[c])) for c in scoped),
+            *(F.col(f"{prefix}`{c}`") >= F.lit(bound) for c, bound in (lower_bounds or {}).items()),
+        ])
 
     if set(scoped) == set(keys):
         # The scope is a set of keys: the stale ones are those not in rows (deleting a key the
