@@ -11,14 +11,17 @@ map apply retroactively. Per batch:
 1. the identity map as of this batch (silver's map plus the batch's own links, in case silver's
    merge has not committed yet);
 2. the *touched people*: the people of the batch's events, plus every anonymous id the batch links
-   to a user and the user it was linked to before — their rows move;
+   to a user and the user it was linked to before — their rows move. Their events are read from
+   silver on the dates they can be on only: the span of each one's profile (first to last event
+   gold has stitched to them) and the batch's own dates;
 3. ``user_profile``: the touched people's profiles from all their events and sessions, scored
    against the RFM cuts of the last rescore and merged in. A *rescore* — every profile's RFM scores
    against the whole table, rewritten in one overwrite whose commit carries the cuts — runs on the
    first batch ever, when ``gold.rfm_rescore_seconds`` have passed since the last one (0: every
    batch) and when the profiles have grown by ``gold.rfm_rescore_growth`` since. In between, a
    profile not touched keeps the scores, recency and ``as_of`` of the last rescore;
-4. ``user_activity_hourly``: the touched people's hourly windows, merged (published flags kept);
+4. ``user_activity_hourly``: the touched people's hourly windows, merged (published flags kept;
+   windows starting over a day before their earliest date are not read);
 5. ``product_metrics``: every product in the hours the batch has product or order events in
    (those hours' rows are replaced);
 6. ``funnel_attempts``: the touched people's best attempt per day, recomputed from their events, for
