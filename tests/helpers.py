@@ -88,6 +88,17 @@ def shared_data() -> Path:
     return project_root().parent / "shared" / "data"
 
 
+# User agents for hand-built events: a desktop browser and an iPhone.
+DESKTOP = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/120.0 Safari/537.36"
+IPHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148"
+
+
+def order_line(product_id: str, price: float, category: str) -> dict:
+    """One product line of an order (quantity 1) for ``silver_event``'s ``products``."""
+    return {"product_id": product_id, "sku": None, "name": None, "brand": None, "category": category,
+            "price": price, "quantity": 1}
+
+
 def silver_event(message_id: str, moment: datetime, call: str = "track", event: str | None = None, **fields) -> dict:
     """A silver.events row (as a dict) for hand-built gold tests: lineage columns filled with
     placeholders, every other column from ``fields`` (missing ones are null)."""
@@ -105,3 +116,8 @@ def cached_rdds(spark, since: set[int] = frozenset()) -> dict[int, str]:  # noqa
     id is not in ``since`` (an earlier reading) when given."""
     return {info.id(): info.name() for info in spark.sparkContext._jsc.sc().getRDDStorageInfo()
             if not info.name().startswith("Delta Table State") and info.id() not in since}
+
+
+def silver_frame(spark, rows: list[dict], schema):  # noqa: ANN001, ANN201 - a SparkSession, a StructType
+    """``silver_event`` rows as a DataFrame of silver.events' ``schema`` (missing columns null)."""
+    return spark.createDataFrame([{name: row.get(name) for name in schema.fieldNames()} for row in rows], schema)

@@ -2,7 +2,10 @@
 
 Links come from identify calls (anonymousId + userId), alias calls (previousId → userId) and any
 other call that carries both ids. For each anonymous id the latest link wins (a shared device
-re-identified by another user moves to that user), while first and last seen cover every link.
+re-identified by another user moves to that user), while first and last seen cover every link and
+``user_ids`` lists every user it was ever linked to: when a device moves, whoever built rows from
+an earlier state of the map (gold, which may read the map after silver has merged links gold has
+not processed yet) finds every user that may still hold the device's events.
 
 The map is maintained incrementally: each micro-batch's ``latest_identity(identity_links(batch))``
 is merged into the table with ``identity_merge_sql`` (Delta) — ``merge_identity`` is the same
@@ -20,7 +23,7 @@ from __future__ import annotations
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
-from pyspark.sql.types import LongType, StringType, StructField, StructType, TimestampType
+from pyspark.sql.types import ArrayType, LongType, StringType, StructField, StructType, TimestampType
 
 SOURCE_IDENTIFY = "identify"
 SOURCE_ALIAS = "alias"
@@ -36,6 +39,9 @@ IDENTITY_MAP_SCHEMA = StructType([
     StructField("first_seen", TimestampType()),
     StructField("last_seen", TimestampType()),
     StructField("links", LongType(), False),
+    # Every user the anonymous id was ever linked to, sorted; null in rows written before the
+    # column existed (read as [user_id], see ``linked_users``).
+    StructField("user_ids", ArrayType(StringType(), False)),
 ])
 IDENTITY_MAP_COLUMNS = tuple(IDENTITY_MAP_SCHEMA.fieldNames())
 
@@ -74,13 +80,20 @@ def identity_links(events: DataFrame) -> DataFrame:
     return carried.unionByName(aliased)
 
 
-def _one_row_per_anonymous_id(rows: DataFrame, *, earliest: str, latest: str, links: Column) -> DataFrame:
+def linked_users() -> Column:
+    """A map row's ``user_ids``, or ``[user_id]`` in a row written before that column existed."""
+    return F.coalesce(F.col("user_ids"), F.array(F.col("user_id")))
+
+
+def _one_row_per_anonymous_id(rows: DataFrame, *, earliest: str, latest: str, links: Column,
+                              users: Column) -> DataFrame:
     # max over (latest, user_id): the latest row's user, ties going to the largest user_id.
     return rows.groupBy("anonymous_id").agg(
         F.max(F.struct(latest, "user_id")).getField("user_id").alias("user_id"),
         F.min(earliest).alias("first_seen"),
         F.max(latest).alias("last_seen"),
         links.cast("long").alias("links"),
+        F.array_sort(users).alias("user_ids"),
     )
 
 
@@ -89,9 +102,11 @@ def latest_identity(links: DataFrame) -> DataFrame:
 
     ``user_id`` of the link with the latest ``event_time`` (ties: the largest ``user_id``, so the
     result does not depend on row order), ``first_seen`` / ``last_seen`` the earliest / latest
-    ``event_time`` over all its links, ``links`` their count. Columns: ``IDENTITY_MAP_COLUMNS``.
+    ``event_time`` over all its links, ``links`` their count, ``user_ids`` their distinct users
+    (sorted). Columns: ``IDENTITY_MAP_COLUMNS``.
     """
-    return _one_row_per_anonymous_id(links, earliest="event_time", latest="event_time", links=F.count(F.lit(1)))
+    return _one_row_per_anonymous_id(links, earliest="event_time", latest="event_time", links=F.count(F.lit(1)),
+                                     users=F.collect_set("user_id"))
 
 
 def merge_identity(existing: DataFrame, batch: DataFrame) -> DataFrame:
@@ -100,10 +115,11 @@ def merge_identity(existing: DataFrame, batch: DataFrame) -> DataFrame:
     ``existing`` is the current map, ``batch`` a new batch's ``latest_identity``. The user of the
     latest ``last_seen`` wins (ties: the largest ``user_id``), so an older link arriving late does
     not override a newer mapping; ``first_seen`` is the minimum, ``last_seen`` the maximum,
-    ``links`` the sum. The same semantics as ``identity_merge_sql``.
+    ``links`` the sum, ``user_ids`` the union. The same semantics as ``identity_merge_sql``.
     """
     both = existing.select(*IDENTITY_MAP_COLUMNS).unionByName(batch.select(*IDENTITY_MAP_COLUMNS))
-    return _one_row_per_anonymous_id(both, earliest="first_seen", latest="last_seen", links=F.sum("links"))
+    return _one_row_per_anonymous_id(both, earliest="first_seen", latest="last_seen", links=F.sum("links"),
+                                     users=F.array_distinct(F.flatten(F.collect_list(linked_users()))))
 
 
 def identity_merge_sql(target: str, source: str, *, target_only: str | None = None) -> str:
@@ -133,6 +149,7 @@ WHEN MATCHED THEN UPDATE SET
     ELSE t.user_id END,
   t.first_seen = LEAST(t.first_seen, s.first_seen),
   t.last_seen = GREATEST(t.last_seen, s.last_seen),
-  t.links = t.links + s.links
-WHEN NOT MATCHED THEN INSERT (anonymous_id, user_id, first_seen, last_seen, links)
-  VALUES (s.anonymous_id, s.user_id, s.first_seen, s.last_seen, s.links)"""
+  t.links = t.links + s.links,
+  t.user_ids = ARRAY_SORT(ARRAY_UNION(COALESCE(t.user_ids, ARRAY(t.user_id)), s.user_ids))
+WHEN NOT MATCHED THEN INSERT (anonymous_id, user_id, first_seen, last_seen, links, user_ids)
+  VALUES (s.anonymous_id, s.user_id, s.first_seen, s.last_seen, s.links, s.user_ids)"""

@@ -16,22 +16,26 @@ from lakepulse import identity
 from lakepulse.gold.job import GoldBatchWriter, ensure_gold_tables
 from lakepulse.io.kafka import ensure_topics
 from lakepulse.silver_stream import ensure_silver_tables
-from tests.helpers import cached_rdds, make_settings, read_delta_rs, read_topic, silver_event, unique_topic
+from tests.helpers import (
+    DESKTOP,
+    IPHONE,
+    cached_rdds,
+    make_settings,
+    order_line,
+    read_delta_rs,
+    read_topic,
+    silver_event,
+    silver_frame,
+    unique_topic,
+)
 
 pytestmark = pytest.mark.integration
 
-DESKTOP = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/120.0 Safari/537.36"
-IPHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148"
 DAY = date(2026, 3, 2)
 
 
 def _at(hh: int, mm: int) -> datetime:
     return datetime(2026, 3, 2, hh, mm)
-
-
-def _line(product_id: str, price: float, category: str) -> dict:
-    return {"product_id": product_id, "sku": None, "name": None, "brand": None, "category": category,
-            "price": price, "quantity": 1}
 
 
 def _batches() -> list[list[dict]]:
@@ -41,7 +45,7 @@ def _batches() -> list[list[dict]]:
     a late view of p1 in the 10:00 hour, and one more retry of o2, at 13:05."""
     a1 = {"anonymous_id": "a1", "context_user_agent": DESKTOP}
     a2 = {"anonymous_id": "a2", "user_id": "u1", "context_user_agent": IPHONE}
-    order2 = dict(event="Order Completed", order_id="o2", revenue=30.0, products=[_line("p3", 30.0, "bags")], **a1)
+    order2 = dict(event="Order Completed", order_id="o2", revenue=30.0, products=[order_line("p3", 30.0, "bags")], **a1)
     return [
         [
             silver_event("m1", _at(10, 0), "page", page_path="/", page_url="https://shop.test/",
@@ -50,7 +54,7 @@ def _batches() -> list[list[dict]]:
             silver_event("m3", _at(10, 6), event="Product Added", product_id="p1", category="shoes", price=80.0, **a1),
             silver_event("m4", _at(10, 10), event="Product Viewed", product_id="p2", category="hats", price=50.0, **a2),
             silver_event("m5", _at(10, 20), event="Order Completed", order_id="o1", revenue=50.0,
-                   products=[_line("p2", 50.0, "hats")], **a2),
+                   products=[order_line("p2", 50.0, "hats")], **a2),
         ],
         [
             silver_event("m6", _at(12, 30), "identify", anonymous_id="a1", user_id="u1", context_user_agent=DESKTOP),
@@ -63,11 +67,6 @@ def _batches() -> list[list[dict]]:
             silver_event("m10", _at(13, 5), **order2),
         ],
     ]
-
-
-def _silver_frame(spark, rows: list[dict], schema):  # noqa: ANN001, ANN202 - a SparkSession, a StructType
-    """``silver_event`` rows as a DataFrame of silver.events' ``schema`` (missing columns null)."""
-    return spark.createDataFrame([{name: row.get(name) for name in schema.fieldNames()} for row in rows], schema)
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +84,7 @@ def gold(spark, kafka_bootstrap, tmp_path_factory):
     writer = GoldBatchWriter(spark, settings, tables)
     frames = []
     for rows in _batches():
-        frames.append(_silver_frame(spark, rows, schema))
+        frames.append(silver_frame(spark, rows, schema))
 
     applied: set[int] = set()
 
@@ -312,9 +311,9 @@ def test_products_are_recomputed_for_the_hours_a_batch_touches_and_orders_count_
     silver = gold["silver"]
     a3_view = silver_event("m0", _at(9, 0), "page", anonymous_id="a3", page_path="/", context_user_agent=IPHONE)
     schema = read(silver.events).schema
-    _silver_frame(spark, [a3_view], schema).write.format("delta").mode("append").save(silver.events.path)
+    silver_frame(spark, [a3_view], schema).write.format("delta").mode("append").save(silver.events.path)
     links = identity.latest_identity(identity.identity_links(read(silver.events)))
-    a3_link = spark.createDataFrame([("a3", "u1", _at(8, 0), _at(8, 0), 1)], identity.IDENTITY_MAP_SCHEMA)
+    a3_link = spark.createDataFrame([("a3", "u1", _at(8, 0), _at(8, 0), 1, ["u1"])], identity.IDENTITY_MAP_SCHEMA)
     links.unionByName(a3_link).write.format("delta").mode("append").save(silver.identity.path)
     assert sorted((r.anonymous_id, r.user_id) for r in read(silver.identity).collect()) == [
         ("a1", "u1"), ("a2", "u1"), ("a3", "u1")]

@@ -26,7 +26,7 @@ from lakepulse.notebook import parameters
 from lakepulse.paths import project_root
 from lakepulse.reports.document import PNG_SIGNATURE
 from lakepulse.silver_stream import ensure_silver_tables
-from tests.helpers import make_settings, silver_event
+from tests.helpers import DESKTOP, IPHONE, make_settings, silver_event
 
 pytestmark = pytest.mark.integration
 
@@ -34,8 +34,6 @@ pytestmark = pytest.mark.integration
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 
 NOTEBOOKS = project_root() / "notebooks"
-DESKTOP = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/120.0 Safari/537.36"
-IPHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148"
 TABLE_NAMES = {
     "bronze": {"table": "nbbronze.events_raw"},
     "silver": {"events_table": "nbsilver.events", "quarantine_table": "nbsilver.quarantine",

@@ -159,7 +159,7 @@ def lakehouse(spark, tmp_path_factory):
     spark.createDataFrame(SILVER, SILVER_COLUMNS).coalesce(1).write.format("delta").save(
         table_ref(settings, settings.silver.events_table).path)
     link = datetime(2026, 1, 5, 10, 5)
-    spark.createDataFrame([("a1", "u1", link, link, 1)], IDENTITY_MAP_SCHEMA).write.format("delta").save(
+    spark.createDataFrame([("a1", "u1", link, link, 1, ["u1"])], IDENTITY_MAP_SCHEMA).write.format("delta").save(
         table_ref(settings, settings.silver.identity_table).path)
     return settings, path
 

@@ -3,6 +3,7 @@ from datetime import UTC, datetime
 
 import pytest
 from pyspark.sql import DataFrame, Row, SparkSession
+from pyspark.sql.types import StringType, StructField, StructType
 
 from lakepulse.identity import (
     IDENTITY_MAP_COLUMNS,
@@ -30,9 +31,11 @@ def collected(hour: int, minute: int = 0) -> datetime:
     return at(hour, minute).astimezone().replace(tzinfo=None)
 
 
-def identity_row(anonymous_id: str, user_id: str, first: tuple[int, int], last: tuple[int, int], links: int) -> Row:
+def identity_row(anonymous_id: str, user_id: str, first: tuple[int, int], last: tuple[int, int], links: int,
+                 user_ids: list[str] | None = None) -> Row:
+    """A map row; ``user_ids`` [user_id] unless given."""
     return Row(anonymous_id=anonymous_id, user_id=user_id, first_seen=collected(*first),
-               last_seen=collected(*last), links=links)
+               last_seen=collected(*last), links=links, user_ids=[user_id] if user_ids is None else user_ids)
 
 
 def assert_rows(actual: DataFrame, expected: list[Row]) -> None:
@@ -102,8 +105,8 @@ def test_latest_identity_one_row_per_anonymous_id_latest_link_wins(spark):
         identity_row("anon-2a", "u-2", (9, 0), (9, 0), 1),
         identity_row("anon-2b", "u-2", (12, 0), (12, 0), 1),
         identity_row("anon-3", "u-3", (13, 0), (13, 0), 1),
-        identity_row("anon-4", "u-4b", (8, 0), (18, 0), 3),
-        identity_row("anon-5", "u-5b", (14, 0), (14, 0), 2),
+        identity_row("anon-4", "u-4b", (8, 0), (18, 0), 3, ["u-4a", "u-4b"]),
+        identity_row("anon-5", "u-5b", (14, 0), (14, 0), 2, ["u-5a", "u-5b"]),
     ])
 
 
@@ -122,11 +125,12 @@ SECOND_LINKS = [
 ]
 AFTER_FIRST = [
     identity_row("anon-1", "u-1", (10, 10), (10, 15), 2),
-    identity_row("anon-4", "u-4b", (8, 0), (18, 0), 2),
+    identity_row("anon-4", "u-4b", (8, 0), (18, 0), 2, ["u-4a", "u-4b"]),
 ]
+# Every user a device was ever linked to stays in user_ids, the late one too.
 AFTER_BOTH = [
-    identity_row("anon-1", "u-9", (10, 10), (20, 0), 3),
-    identity_row("anon-4", "u-4b", (7, 0), (18, 0), 3),
+    identity_row("anon-1", "u-9", (10, 10), (20, 0), 3, ["u-1", "u-9"]),
+    identity_row("anon-4", "u-4b", (7, 0), (18, 0), 3, ["u-4a", "u-4b", "u-4c"]),
     identity_row("anon-6", "u-6", (9, 0), (9, 0), 1),
 ]
 
@@ -166,6 +170,40 @@ def test_identity_merge_sql_on_a_delta_table(spark, tmp_path, pruned):
             spark.conf.unset("spark.databricks.delta.snapshotPartitions")
         else:
             spark.conf.set("spark.databricks.delta.snapshotPartitions", previous)
+
+
+@pytest.mark.integration
+def test_a_map_written_before_user_ids_existed_gains_the_column_and_merges_into_it(spark, tmp_path):
+    """An identity map of the older release (no user_ids): ensure_delta_table adds the column, null
+    in its rows, and the MERGE reads a null as [user_id]: anon-4's earlier u-4a is not known there."""
+    table = TableRef(name=f"default.identity_map_{uuid.uuid4().hex[:8]}", path=str(tmp_path / "identity_map"))
+    older = StructType(IDENTITY_MAP_SCHEMA.fields[:-1])
+    spark.createDataFrame([tuple(row)[:-1] for row in AFTER_FIRST], older).write.format("delta").save(table.path)
+    ensure_delta_table(spark, table, IDENTITY_MAP_SCHEMA)
+    try:
+        upgraded = spark.read.format("delta").load(table.path)
+        assert upgraded.schema.fieldNames() == list(IDENTITY_MAP_COLUMNS)
+        assert [row.user_ids for row in upgraded.collect()] == [None, None]
+        latest_identity(spark.createDataFrame(SECOND_LINKS, LINK_COLUMNS)).createOrReplaceTempView("identity_batch")
+        spark.sql(identity_merge_sql(table.name, "identity_batch"))
+        assert_rows(spark.table(table.name), [
+            identity_row("anon-1", "u-9", (10, 10), (20, 0), 3, ["u-1", "u-9"]),
+            identity_row("anon-4", "u-4b", (7, 0), (18, 0), 3, ["u-4b", "u-4c"]),
+            identity_row("anon-6", "u-6", (9, 0), (9, 0), 1),
+        ])
+        # A column that may not be null cannot be added to the rows there are.
+        stricter = StructType([*IDENTITY_MAP_SCHEMA.fields, StructField("tenant", StringType(), False)])
+        with pytest.raises(ValueError, match="lacks the non-null column.s. tenant"):
+            ensure_delta_table(spark, table, stricter)
+    finally:
+        spark.sql(f"DROP TABLE IF EXISTS {table.name}")
+        spark.catalog.dropTempView("identity_batch")
+
+
+def test_merge_identity_reads_a_row_without_user_ids_as_its_one_user(spark):
+    older = spark.createDataFrame([("anon-1", "u-1", at(10, 10), at(10, 15), 2, None)], IDENTITY_MAP_SCHEMA)
+    batch = latest_identity(spark.createDataFrame([("anon-1", "u-9", at(20), "identify")], LINK_COLUMNS))
+    assert_rows(merge_identity(older, batch), [identity_row("anon-1", "u-9", (10, 10), (20, 0), 3, ["u-1", "u-9"])])
 
 
 def test_identity_merge_sql_names_target_and_source():

@@ -11,7 +11,8 @@ map apply retroactively. Per batch:
 1. the identity map as of this batch (silver's map plus the batch's own links, in case silver's
    merge has not committed yet);
 2. the *touched people*: the people of the batch's events, plus every anonymous id the batch links
-   to a user and the user it was linked to before — their rows move. Their events are read from
+   to a user and every user it was ever linked to (the map's ``user_ids``: silver may have merged
+   later links than the batch's already) — their rows move. Their events are read from
    silver on the dates they can be on only: the span of each one's profile (first to last event
    gold has stitched to them) and the batch's own dates;
 3. ``user_profile``: the touched people's profiles from all their events and sessions, scored
@@ -274,17 +275,21 @@ class GoldBatchWriter:
     def _touched_people(self, batch: DataFrame, before: DataFrame, links: DataFrame,
                         checkpoint: BatchCheckpoints) -> tuple[DataFrame, DataFrame, set[str]]:
         """The person_id of every person whose gold rows may change: the people of the batch's
-        events, every anonymous id the batch ``links`` and the user each was linked to before.
-        Also the map rows read to find them (as they were before the batch) and the ids looked up:
+        events, every anonymous id the batch ``links`` and every user each was ever linked to (one
+        of them holds its earlier events in gold, whatever links silver has merged since).
+        Also the map rows read to find them (silver's map, without the batch's links) and the ids looked up:
         every id the batch holds (anonymous, user) or links."""
         linked = links.select("anonymous_id")
         looked_up = set(_values(batch.select("anonymous_id").union(batch.select("user_id")).union(linked)))
         rows = checkpoint(prep.identity_of(before, looked_up))
-        previous_user = rows.join(linked, "anonymous_id", "left_semi").select(F.col("user_id").alias("person_id"))
+        # Every user a linked id ever had, not only the map's current one: silver's identity MERGE
+        # may have committed links of this batch, or of later ones, before gold reads the map.
+        previous_users = (rows.join(linked, "anonymous_id", "left_semi")
+                          .select(F.explode(identity_map.linked_users()).alias("person_id")))
         touched = (
             prep.stitch(batch, identity_map.merge_identity(rows, links)).select("person_id")
             .unionByName(linked.select(F.col("anonymous_id").alias("person_id")))
-            .unionByName(previous_user)
+            .unionByName(previous_users)
             .where(F.col("person_id").isNotNull()).distinct()
         )
         return checkpoint(touched), rows, looked_up
@@ -389,8 +394,8 @@ def _active_spans(profiles: DataFrame, person_ids: list[str], batch_dates: list[
     gold ``profiles`` row (user_profile, before the batch is written) the dates from its
     ``first_seen`` to its ``last_seen``, a day wider each side (the session time zone may differ
     from silver's). A person's profile spans every event gold has stitched to them, their devices'
-    included; a device re-linked by the batch is among the touched people, and so is the user it
-    was linked to before, whose span holds its events. A person without a profile has events only
+    included; a device re-linked by the batch is among the touched people, and so is every user it
+    was linked to before, one of whose spans holds its events. A person without a profile has events only
     in this batch (or in silver commits after it, which later batches recompute).
 
     One scan of the profiles' three columns, cheaper than looking the people's ids up in all of

@@ -39,10 +39,13 @@ def ensure_delta_table(
     """Create the Delta table at ``ref.path`` if it does not exist, and register ``ref.name``.
 
     Idempotent: an existing table keeps its data; the catalog entry is (re)created so a fresh
-    session (local in-memory catalog) can query the table by name.
+    session (local in-memory catalog) can query the table by name. An existing table written by
+    an older release gets the ``schema``'s columns it lacks (:func:`add_missing_columns`).
     """
     from delta.tables import DeltaTable
 
+    if DeltaTable.isDeltaTable(spark, ref.path):
+        add_missing_columns(spark, ref, schema)
     builder = DeltaTable.createIfNotExists(spark).location(ref.path).addColumns(schema)
     if partition_by:
         builder = builder.partitionedBy(*partition_by)
@@ -53,6 +56,22 @@ def ensure_delta_table(
     builder.execute()
     if register:
         register_table(spark, ref)
+
+
+def add_missing_columns(spark: SparkSession, ref: TableRef, schema: StructType) -> list[str]:
+    """Add to the existing Delta table at ``ref.path`` the columns of ``schema`` it lacks, at the
+    end and null in its rows (a table written by an older release); returns their names. A
+    missing column that may not be null cannot be added to the rows there are: ValueError naming it."""
+    have = set(spark.read.format("delta").load(ref.path).schema.fieldNames())
+    missing = [field for field in schema.fields if field.name not in have]
+    required = [field.name for field in missing if not field.nullable]
+    if required:
+        raise ValueError(f"{ref.name} ({ref.path}) lacks the non-null column(s) {', '.join(required)}: "
+                         "it cannot be upgraded in place")
+    if missing:
+        columns = ", ".join(f"`{field.name}` {field.dataType.simpleString()}" for field in missing)
+        spark.sql(f"ALTER TABLE delta.`{ref.path}` ADD COLUMNS ({columns})")
+    return [field.name for field in missing]
 
 
 def _write_once(frame: DataFrame, ref: TableRef, writer: str, version: int, mode: str, **options: str) -> None:
