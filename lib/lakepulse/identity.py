@@ -80,6 +80,14 @@ def identity_links(events: DataFrame) -> DataFrame:
     return carried.unionByName(aliased)
 
 
+def map_columns(table: DataFrame) -> DataFrame:
+    """An identity map table's ``IDENTITY_MAP_COLUMNS``; a column an older release did not write
+    (``user_ids``, until silver's next start adds it) as nulls, so readers need not wait for silver."""
+    return table.select(*[F.col(field.name) if field.name in table.columns
+                          else F.lit(None).cast(field.dataType).alias(field.name)
+                          for field in IDENTITY_MAP_SCHEMA.fields])
+
+
 def linked_users() -> Column:
     """A map row's ``user_ids``, or ``[user_id]`` in a row written before that column existed."""
     return F.coalesce(F.col("user_ids"), F.array(F.col("user_id")))
@@ -117,7 +125,7 @@ def merge_identity(existing: DataFrame, batch: DataFrame) -> DataFrame:
     not override a newer mapping; ``first_seen`` is the minimum, ``last_seen`` the maximum,
     ``links`` the sum, ``user_ids`` the union. The same semantics as ``identity_merge_sql``.
     """
-    both = existing.select(*IDENTITY_MAP_COLUMNS).unionByName(batch.select(*IDENTITY_MAP_COLUMNS))
+    both = map_columns(existing).unionByName(map_columns(batch))
     return _one_row_per_anonymous_id(both, earliest="first_seen", latest="last_seen", links=F.sum("links"),
                                      users=F.array_distinct(F.flatten(F.collect_list(linked_users()))))
 

@@ -200,8 +200,15 @@ def test_a_map_written_before_user_ids_existed_gains_the_column_and_merges_into_
         spark.catalog.dropTempView("identity_batch")
 
 
-def test_merge_identity_reads_a_row_without_user_ids_as_its_one_user(spark):
-    older = spark.createDataFrame([("anon-1", "u-1", at(10, 10), at(10, 15), 2, None)], IDENTITY_MAP_SCHEMA)
+def test_a_map_without_user_ids_is_read_as_one_user_per_row(spark):
+    """A map of the older release, read before silver's next start adds the column: the readers'
+    columns hold null user_ids, and a merge takes each row's user_id as its one user."""
+    from lakepulse.gold.prep import current_identity
+
+    older = spark.createDataFrame([("anon-1", "u-1", at(10, 10), at(10, 15), 2)],
+                                  StructType(IDENTITY_MAP_SCHEMA.fields[:-1]))
+    assert_rows(current_identity(older), [Row(**{**identity_row("anon-1", "u-1", (10, 10), (10, 15), 2).asDict(),
+                                                 "user_ids": None})])
     batch = latest_identity(spark.createDataFrame([("anon-1", "u-9", at(20), "identify")], LINK_COLUMNS))
     assert_rows(merge_identity(older, batch), [identity_row("anon-1", "u-9", (10, 10), (20, 0), 3, ["u-1", "u-9"])])
 

@@ -221,7 +221,7 @@ class GoldBatchWriter:
         ).first()
         if not info["rows"]:
             return
-        identity_before = self._read(spark, self.tables.identity)
+        identity_before = identity_map.map_columns(self._read(spark, self.tables.identity))
         silver = self._read(spark, self.tables.events)
 
         # The batch's own links, one row per anonymous id (silver's merge of them may not have committed).

@@ -64,7 +64,7 @@ def current_identity(identity_table: DataFrame, new_events: DataFrame | None = N
     """The identity map including the links in ``new_events`` (a micro-batch whose identity merge
     may not have committed yet): one row per anonymous id, as silver's map will hold it."""
     if new_events is None:
-        return identity_table.select(*identity_map.IDENTITY_MAP_COLUMNS)
+        return identity_map.map_columns(identity_table)
     batch = identity_map.latest_identity(identity_map.identity_links(new_events))
     return identity_map.merge_identity(identity_table, batch)
 
