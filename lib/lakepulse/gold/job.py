@@ -277,7 +277,8 @@ class GoldBatchWriter:
         """The person_id of every person whose gold rows may change: the people of the batch's
         events, every anonymous id the batch ``links`` and every user each was ever linked to (one
         of them holds its earlier events in gold, whatever links silver has merged since).
-        Also the map rows read to find them (silver's map, without the batch's links) and the ids looked up:
+        Also the map rows read to find them (silver's map as gold reads it: without the batch's
+        links, or with them and later ones when silver's merges ran ahead) and the ids looked up:
         every id the batch holds (anonymous, user) or links."""
         linked = links.select("anonymous_id")
         looked_up = set(_values(batch.select("anonymous_id").union(batch.select("user_id")).union(linked)))

@@ -58,10 +58,10 @@ def ensure_delta_table(
         register_table(spark, ref)
 
 
-def add_missing_columns(spark: SparkSession, ref: TableRef, schema: StructType) -> list[str]:
+def add_missing_columns(spark: SparkSession, ref: TableRef, schema: StructType) -> None:
     """Add to the existing Delta table at ``ref.path`` the columns of ``schema`` it lacks, at the
-    end and null in its rows (a table written by an older release); returns their names. A
-    missing column that may not be null cannot be added to the rows there are: ValueError naming it."""
+    end and null in its rows (a table written by an older release). A missing column that may not
+    be null cannot be added to the rows there are: ValueError naming it."""
     have = set(spark.read.format("delta").load(ref.path).schema.fieldNames())
     missing = [field for field in schema.fields if field.name not in have]
     required = [field.name for field in missing if not field.nullable]
@@ -71,7 +71,6 @@ def add_missing_columns(spark: SparkSession, ref: TableRef, schema: StructType) 
     if missing:
         columns = ", ".join(f"`{field.name}` {field.dataType.simpleString()}" for field in missing)
         spark.sql(f"ALTER TABLE delta.`{ref.path}` ADD COLUMNS ({columns})")
-    return [field.name for field in missing]
 
 
 def _write_once(frame: DataFrame, ref: TableRef, writer: str, version: int, mode: str, **options: str) -> None:
