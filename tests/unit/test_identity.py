@@ -19,6 +19,8 @@ from lakepulse.tables import TableRef
 EVENT_COLUMNS = "message_id string, type string, event string, anonymous_id string, user_id string, " \
                 "previous_id string, event_time timestamp"
 LINK_COLUMNS = "anonymous_id string, user_id string, event_time timestamp, source string"
+# The identity map as releases before user_ids wrote it.
+OLDER_MAP_SCHEMA = StructType(IDENTITY_MAP_SCHEMA.fields[:-1])
 
 
 def at(hour: int, minute: int = 0) -> datetime:
@@ -177,8 +179,7 @@ def test_a_map_written_before_user_ids_existed_gains_the_column_and_merges_into_
     """An identity map of the older release (no user_ids): ensure_delta_table adds the column, null
     in its rows, and the MERGE reads a null as [user_id]: anon-4's earlier u-4a is not known there."""
     table = TableRef(name=f"default.identity_map_{uuid.uuid4().hex[:8]}", path=str(tmp_path / "identity_map"))
-    older = StructType(IDENTITY_MAP_SCHEMA.fields[:-1])
-    spark.createDataFrame([tuple(row)[:-1] for row in AFTER_FIRST], older).write.format("delta").save(table.path)
+    spark.createDataFrame([tuple(row)[:-1] for row in AFTER_FIRST], OLDER_MAP_SCHEMA).write.format("delta").save(table.path)
     ensure_delta_table(spark, table, IDENTITY_MAP_SCHEMA)
     try:
         upgraded = spark.read.format("delta").load(table.path)
@@ -205,8 +206,7 @@ def test_a_map_without_user_ids_is_read_as_one_user_per_row(spark):
     columns hold null user_ids, and a merge takes each row's user_id as its one user."""
     from lakepulse.gold.prep import current_identity
 
-    older = spark.createDataFrame([("anon-1", "u-1", at(10, 10), at(10, 15), 2)],
-                                  StructType(IDENTITY_MAP_SCHEMA.fields[:-1]))
+    older = spark.createDataFrame([("anon-1", "u-1", at(10, 10), at(10, 15), 2)], OLDER_MAP_SCHEMA)
     assert_rows(current_identity(older), [Row(**{**identity_row("anon-1", "u-1", (10, 10), (10, 15), 2).asDict(),
                                                  "user_ids": None})])
     batch = latest_identity(spark.createDataFrame([("anon-1", "u-9", at(20), "identify")], LINK_COLUMNS))
